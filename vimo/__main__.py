@@ -1,0 +1,5 @@
+import sys
+
+from vimo.cli import main
+
+sys.exit(main())
