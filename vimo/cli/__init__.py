@@ -1,15 +1,19 @@
-"""The `vimo` command line: a lazy group so `vimo --help` imports no command module.
+"""The `vimo` command line. Lazy: only the module of the command being run is imported, so
+`vimo --help` imports no command module.
 
-Each entry of COMMANDS names the module that holds a typer app (a command group) or a single
-command, its one-line help, and the extra it needs. A command whose extra is missing still shows
-in `--help`, marked with the pip command that installs it.
+COMMANDS maps a command name to (module, attribute, short help, extra). The attribute is a typer
+app (a command group) or a function (a single command). A command whose module cannot be imported
+because an extra is missing still shows in `--help`, marked with the pip command that installs it,
+and says so when run.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 
-import click
+import typer
+
+from vimo import __version__
 
 #: name -> (module, attribute, short help, extra or None)
 COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
@@ -21,86 +25,86 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "demo": ("vimo.cli.demo", "demo", "Run the mission end to end on synthetic data.", None),
 }
 
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
-            return None
-        module_name, attr, short, extra = COMMANDS[name]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            return _missing_extra_command(name, short, extra, exc)
-        obj = getattr(module, attr)
-        import typer
-
-        if isinstance(obj, typer.Typer):
-            cmd = typer.main.get_group(obj) if obj.registered_groups or len(obj.registered_commands) != 1 \
-                else typer.main.get_command(obj)
-        elif isinstance(obj, click.Command):
-            cmd = obj
-        else:  # a plain function: wrap it as a one-command typer app
-            app = typer.Typer(add_completion=False)
-            app.command(name=name)(obj)
-            cmd = typer.main.get_command(app)
-        cmd.name = name
-        return cmd
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from vimo.extras import install_hint, missing
-
-        rows = []
-        for name, (_m, _a, short, extra) in COMMANDS.items():
-            if extra and missing(extra):
-                short = f"{short} [needs: {install_hint(extra)}]"
-            rows.append((name, short))
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+HELP = ("vimo: build, annotate, release and benchmark ViMo (video -> human reaction) datasets.\n\n"
+        "Examples:\n\n"
+        "  vimo demo --out demo_out\n\n"
+        "  vimo motion encode joints.npy -o features.npy\n\n"
+        "  vimo init ws/ && vimo workspace status ws/")
 
 
-def _missing_extra_command(name: str, short: str, extra: str | None, exc: ImportError) -> click.Command:
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vimo {__version__}")
+        raise typer.Exit()
+
+
+def _placeholder(name: str):
+    def run() -> None:  # never selected: the real command is loaded when it is the one invoked
+        raise typer.Exit(0)
+
+    run.__name__ = name.replace("-", "_")
+    return run
+
+
+def _missing(name: str, extra: str | None, exc: ImportError):
+    from vimo.errors import MissingExtraError
     from vimo.extras import install_hint
 
-    hint = install_hint(extra) if extra else "pip install -e . (reinstall vimo)"
+    def run() -> None:
+        raise MissingExtraError(f"'vimo {name}' cannot load ({exc})",
+                                fix=install_hint(extra) if extra else "reinstall vimo: pip install -e .")
 
-    @click.command(name=name, help=f"{short} [needs: {hint}]",
-                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    def _cmd() -> None:
-        click.secho(f"vimo {name}: cannot load ({exc}) (fix: {hint})", fg="red", err=True)
-        sys.exit(3)
-
-    return _cmd
+    return run
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             help="vimo: build, annotate, release and benchmark ViMo video -> reaction datasets.\n\n"
-                  "Examples:\n\n  vimo demo --out demo_out\n\n  vimo motion encode joints.npy -o features.npy\n\n"
-                  "  vimo init ws/ && vimo workspace status ws/")
-@click.version_option(package_name="vimo", prog_name="vimo")
-def cli() -> None:
-    pass
+def build_app(selected: str | None = None) -> typer.Typer:
+    """The root app; only `selected` (the command being run) is imported for real."""
+    from vimo.extras import install_hint, missing
+
+    root = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                       context_settings={"help_option_names": ["-h", "--help"]})
+
+    @root.callback()
+    def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                           help="print the version and exit")) -> None:
+        pass
+
+    for name, (module_name, attr, short, extra) in COMMANDS.items():
+        if extra and missing(extra):
+            short = f"{short} [needs: {install_hint(extra)}]"
+        if name != selected:
+            root.command(name=name, help=short, add_help_option=False,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(
+                _placeholder(name))
+            continue
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except ImportError as exc:
+            root.command(name=name, help=short, context_settings={"ignore_unknown_options": True,
+                                                                  "allow_extra_args": True})(
+                _missing(name, extra, exc))
+            continue
+        if isinstance(obj, typer.Typer):
+            root.add_typer(obj, name=name)
+        else:
+            root.command(name=name)(obj)
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the CLI; library errors become one red line and a non-zero exit."""
+    """Entry point: library errors become one red line on stderr and a non-zero exit code."""
     from vimo.errors import VimoError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in args if not a.startswith("-")), None)
+    command = typer.main.get_command(build_app(selected))
     try:
-        cli.main(args=argv, prog_name="vimo", standalone_mode=False)
+        command.main(args=args, prog_name="vimo", standalone_mode=True)
     except VimoError as err:
-        click.secho(f"error: {err.one_line()}", fg="red", err=True)
+        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
         return err.exit_code
-    except click.exceptions.Abort:
-        click.secho("aborted", fg="red", err=True)
-        return 130
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
-    except click.exceptions.Exit as ex:
-        return ex.exit_code
+    except SystemExit as ex:
+        return ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
     return 0
 
 

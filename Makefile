@@ -1,0 +1,49 @@
+# vimo: `make demo` runs the mission on the embedded synthetic data, `make test` runs the tests.
+# Both work on a fresh machine: they create .venv, install torch==2.13.0 FIRST (a CPU build; a bare
+# `torch` requirement can pull a multi-GB CUDA build), then vimo with the extras the job needs, and
+# the Debian packages it needs where they are missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TORCH_SPEC ?= torch==2.13.0
+DEMO_OUT ?= demo_out
+# Debian packages for headless rendering through Mesa EGL (shared spec rendering.md; ffmpeg comes with imageio-ffmpeg)
+APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
+
+.PHONY: demo test venv system-deps bench clean
+
+demo: $(VENV)/.installed-test
+	$(VENV)/bin/vimo demo --out $(DEMO_OUT)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/features.py
+
+venv: $(VENV)/.installed-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.torch: $(VENV)/bin/python
+	$(PIP) install -q "$(TORCH_SPEC)"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.torch pyproject.toml setup.py | system-deps
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "apt-get install:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
