@@ -59,9 +59,11 @@ def _missing(name: str, extra: str | None, exc: ImportError):
 
 def build_app(selected: str | None = None) -> typer.Typer:
     """The root app; only `selected` (the command being run) is imported for real."""
+    from rich.markup import escape
+
     from vimo.extras import install_hint, missing
 
-    root = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+    root = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                        context_settings={"help_option_names": ["-h", "--help"]})
 
     @root.callback()
@@ -71,7 +73,7 @@ def build_app(selected: str | None = None) -> typer.Typer:
 
     for name, (module_name, attr, short, extra) in COMMANDS.items():
         if extra and missing(extra):
-            short = f"{short} [needs: {install_hint(extra)}]"
+            short = f"{short} " + escape(f"[needs: {install_hint(extra)}]")
         if name != selected:
             root.command(name=name, help=short, add_help_option=False,
                          context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(

@@ -1,0 +1,1 @@
+"""vimo.annotation: Label Studio rounds (screening, rating, pairing, inspection) and agreement."""

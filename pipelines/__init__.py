@@ -1,0 +1,1 @@
+"""vimo.pipelines: motions and videos in (sources, body models, conversion, executors, video)."""
