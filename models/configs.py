@@ -1,0 +1,160 @@
+"""Configuration dataclasses of the reference HERO, with the `hero` (paper / official) and `tiny` (CPU) presets.
+
+Every field has a docstring; the command line builds these dataclasses, and `preset(name)` returns them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from vimo.errors import InputFormatError
+
+
+@dataclass
+class RVQConfig:
+    """MoMask's residual VQ-VAE (HERO fine-tunes MoMask's HumanML3D model with these sizes)."""
+
+    input_dim: int = 263
+    """motion feature dimension (HumanML3D 263-d)"""
+    width: int = 512
+    """channels of the encoder / decoder convolutions"""
+    code_dim: int = 512
+    """dimension of a code vector (= encoder output width, `output_emb_width`)"""
+    nb_code: int = 512
+    """codes per codebook"""
+    num_quantizers: int = 6
+    """residual quantiser layers"""
+    down_t: int = 2
+    """number of stride-2 down-sampling stages (time / 2**down_t)"""
+    stride_t: int = 2
+    """temporal stride of each down-sampling conv"""
+    depth: int = 3
+    """residual blocks per Resnet1D"""
+    dilation_growth_rate: int = 3
+    """dilations are growth**0..depth-1, applied in reverse order (9, 3, 1)"""
+    dropout: float = 0.2
+    """dropout after the second conv of every residual block"""
+    mu: float = 0.99
+    """EMA decay of the codebook statistics"""
+    quantize_dropout_prob: float = 0.2
+    """per-batch probability of keeping only layers 0..s (s uniform) in training"""
+    sample_codebook_temp: float = 0.5
+    """temperature of the Gumbel-max code assignment in training (argmin at eval)"""
+
+
+@dataclass
+class TransformerConfig:
+    """HERO's masked / residual transformers (memo_cross variant: decoder layers with frame cross-attention)."""
+
+    num_tokens: int = 512
+    """codebook size of the RVQ (logits per position of the masked transformer)"""
+    code_dim: int = 512
+    """token-embedding width (= RVQ code dim)"""
+    latent_dim: int = 384
+    """transformer width"""
+    ff_size: int = 1024
+    """feed-forward width of each decoder layer"""
+    num_layers: int = 6
+    """decoder layers (`n_layers`)"""
+    num_heads: int = 6
+    """attention heads of the decoder layers"""
+    dropout: float = 0.2
+    """dropout of the decoder layers and the positional encoding"""
+    cond_drop_prob: float = 0.1
+    """classifier-free-guidance dropout of the intention token in training"""
+    video_dim: int = 512
+    """video feature width (TC-CLIP projection: 512)"""
+    iie_heads: int = 8
+    """heads of the interaction-intention (global-local cross-attention) block"""
+    iie_dropout: float = 0.1
+    """attention / residual / MLP dropout of the intention block"""
+    iie_mlp_ratio: int = 4
+    """MLP expansion of the intention block"""
+    num_quantizers: int = 6
+    """RVQ layers (the residual transformer predicts layers 1..num_quantizers-1)"""
+    max_len: int = 5000
+    """length of the sinusoidal positional-encoding table"""
+
+
+@dataclass
+class StageRecipe:
+    """Optimiser and schedule of one training stage (AdamW, linear warm-up, MultiStepLR)."""
+
+    batch_size: int
+    """samples per optimiser step (per process under DDP: the global batch is world_size times this)"""
+    epochs: int
+    """passes over the training set"""
+    warm_up: int
+    """warm-up iterations: lr = lr*(it+1)/(warm_up+1) for it = 1..warm_up-1"""
+    milestones: tuple[int, ...]
+    """MultiStepLR milestones, in scheduler steps"""
+    gamma: float
+    """lr factor at each milestone"""
+    weight_decay: float
+    """AdamW weight decay"""
+    lr: float = 2e-4
+    """base learning rate"""
+    betas: tuple[float, float] = (0.9, 0.99)
+    """AdamW betas"""
+
+
+@dataclass
+class Preset:
+    """A named set of model sizes and stage recipes."""
+
+    name: str
+    """preset name (`hero` or `tiny`)"""
+    rvq: RVQConfig = field(default_factory=RVQConfig)
+    """RVQ-VAE sizes"""
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    """masked / residual transformer sizes"""
+    rvq_recipe: StageRecipe = field(default_factory=lambda: StageRecipe(256, 10, 20, (1600, 3200), 0.05, 0.0))
+    """RVQ-VAE fine-tune recipe"""
+    mask_recipe: StageRecipe = field(default_factory=lambda: StageRecipe(64, 200, 250, (6000,), 0.1, 1e-5))
+    """masked transformer recipe"""
+    res_recipe: StageRecipe = field(default_factory=lambda: StageRecipe(64, 200, 250, (6000,), 0.1, 1e-5))
+    """residual transformer recipe"""
+    window: int = 20
+    """RVQ training window in frames (HERO: 20; MoMask: 64)"""
+    max_motion_length: int = 200
+    """frames every transformer sample is padded to (50 tokens)"""
+    unit_length: int = 4
+    """frames per token (RVQ down-sampling)"""
+    feat_bias: float = 5.0
+    """divisor of the std of dims 0:4 and 259:263 (official loaders)"""
+    seed: int = 3407
+    """training seed of the official scripts"""
+
+    def recipe(self, stage: str) -> StageRecipe:
+        return {"rvq": self.rvq_recipe, "mask": self.mask_recipe, "res": self.res_recipe}[stage]
+
+
+def _hero() -> Preset:
+    return Preset(name="hero")
+
+
+def _tiny() -> Preset:
+    return Preset(
+        name="tiny",
+        rvq=RVQConfig(width=32, code_dim=16, nb_code=32, num_quantizers=6),
+        transformer=TransformerConfig(num_tokens=32, code_dim=16, latent_dim=32, ff_size=64, num_layers=2,
+                                      num_heads=2, video_dim=32, iie_heads=2, max_len=256),
+        rvq_recipe=StageRecipe(8, 2, 2, (20, 40), 0.05, 0.0),
+        mask_recipe=StageRecipe(4, 2, 3, (30,), 0.1, 1e-5),
+        res_recipe=StageRecipe(4, 2, 3, (30,), 0.1, 1e-5),
+        window=20, max_motion_length=40,
+    )
+
+
+PRESETS = {"hero": _hero, "tiny": _tiny}
+
+
+def preset(name: str, **overrides) -> Preset:
+    """The named preset, with top-level fields replaced by `overrides`."""
+    if name not in PRESETS:
+        raise InputFormatError(f"unknown preset '{name}'", fix=f"use one of: {', '.join(PRESETS)}")
+    p = PRESETS[name]()
+    known = {f.name for f in fields(Preset)}
+    bad = [k for k in overrides if k not in known]
+    if bad:
+        raise InputFormatError(f"unknown preset field '{bad[0]}'", fix=f"use one of: {', '.join(sorted(known))}")
+    return replace(p, **overrides)
