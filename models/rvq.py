@@ -279,7 +279,8 @@ def rvq_loss(pred: torch.Tensor, target: torch.Tensor, commit: torch.Tensor, *, 
     rec = F.smooth_l1_loss(pred, target)
     local = F.smooth_l1_loss(pred[..., LOCAL_POSITIONS], target[..., LOCAL_POSITIONS])
     total = rec + local_weight * local + commit_weight * commit
-    return total, {"loss": float(total), "rec": float(rec), "local": float(local), "commit": float(commit)}
+    return total, {"loss": float(total.detach()), "rec": float(rec.detach()), "local": float(local.detach()),
+                   "commit": float(commit.detach())}
 
 
 def load_rvq_checkpoint(path: str | Path, cfg: RVQConfig | None = None) -> RVQVAE:
