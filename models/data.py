@@ -1,0 +1,185 @@
+"""Training data of the reference HERO over a HERO-readable release folder (HumanML3D layout).
+
+A release root holds `vector_263/*.npy` (T, 263) float32 features, `Mean.npy` / `Std.npy` (263,),
+`train.txt` / `test.txt` ("<video relpath> <motion relpath>" per line) and `motions_train.txt` /
+`motions_test.txt` (motion relpaths). Two datasets reproduce the official loaders and their quirks:
+
+* `MotionWindows` (RVQ stage): every window of `window` frames of every motion with >= `window` frames, with
+  the official index mapping (window 0 of the first motion is drawn twice, the very last window never);
+* `ReactionPlan` (transformer stages): per pair a crop to a multiple of 4 frames (2/3: floor, 1/3: one unit
+  shorter) at a random offset, zero-padded to `max_motion_length`; the official trainers materialise the
+  loader once, so crops and batch order are frozen for all epochs (`frozen=True`, the default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vimo.atomic import load_npy
+from vimo.errors import InputFormatError, MotionError, require_inside
+from vimo.motion import apply_feat_bias
+
+FEATURE_DIM = 263
+
+
+class ReleaseFolder:
+    """Read-only view of a HERO-readable release root (paths inside the lists must stay inside the root)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputFormatError("release folder does not exist", path=self.root,
+                                   fix="pass the folder that holds vector_263/, Mean.npy, train.txt")
+
+    def _file(self, name: str) -> Path:
+        p = self.root / name
+        if not p.is_file():
+            raise InputFormatError(f"release has no {name}", path=p, fix="pass a complete HERO-readable release")
+        return p
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean.npy, Std.npy as (263,) float32."""
+        out = []
+        for name in ("Mean.npy", "Std.npy"):
+            arr = load_npy(self._file(name), what="statistics")
+            if arr.shape != (FEATURE_DIM,) or not np.isfinite(arr).all():
+                raise InputFormatError(f"has shape {arr.shape} or non-finite values, expected (263,) finite",
+                                       path=self.root / name, fix="recompute the release statistics")
+            out.append(arr.astype(np.float32))
+        if (out[1] <= 0).any():
+            raise InputFormatError("has zero or negative std values", path=self.root / "Std.npy",
+                                   fix="recompute the release statistics")
+        return out[0], out[1]
+
+    def _lines(self, name: str) -> list[str]:
+        return [ln.strip() for ln in self._file(name).read_text().splitlines() if ln.strip()]
+
+    def motions(self, split: str) -> list[str]:
+        """Motion relpaths of `motions_<split>.txt`."""
+        return self._lines(f"motions_{split}.txt")
+
+    def pairs(self, split: str) -> list[tuple[str, str]]:
+        """(video relpath, motion relpath) of `<split>.txt`."""
+        out = []
+        for i, line in enumerate(self._lines(f"{split}.txt"), 1):
+            parts = line.split()
+            if len(parts) != 2:
+                raise InputFormatError(f"line {i} has {len(parts)} fields, expected '<video> <motion>'",
+                                       path=self.root / f"{split}.txt", fix="write one pair per line")
+            out.append((parts[0], parts[1]))
+        return out
+
+    def path(self, rel: str) -> Path:
+        return require_inside(self.root / rel, self.root)
+
+    def motion(self, rel: str) -> np.ndarray:
+        """(T, 263) float32 features of a motion relpath, checked."""
+        p = self.path(rel)
+        arr = load_npy(p, what="motion features")
+        if arr.ndim != 2 or arr.shape[1] != FEATURE_DIM:
+            raise MotionError(f"has shape {arr.shape}, expected (T, 263)", path=p, fix="re-export the motion")
+        if not np.isfinite(arr).all():
+            raise MotionError("has NaN/inf values", path=p, fix="re-export the motion")
+        return arr.astype(np.float32)
+
+
+def rvq_normalisation(mean: np.ndarray, std: np.ndarray, feat_bias: float = 5.0, times: int = 2):
+    """Mean and feat_bias-adjusted std of the RVQ stage (saved as <rvq>/meta/{mean,std}.npy).
+
+    `times=2` is the official result: HERO's train_vq_vimo.py builds the train and the test motion datasets
+    from the same arrays and each divides dims 0:4 and 259:263 by feat_bias in place (÷25 in total)."""
+    return np.asarray(mean, np.float32).copy(), apply_feat_bias(std, feat_bias, times=times)
+
+
+class MotionWindows:
+    """All `window`-frame windows of the motions with >= window frames, normalised: item -> (window, 263)."""
+
+    def __init__(self, motions: list[np.ndarray], window: int, mean: np.ndarray, std: np.ndarray):
+        self.window = window
+        self.data = [m for m in motions if m.shape[0] >= window]
+        if not self.data:
+            raise MotionError(f"no motion has {window} frames or more", fix="lower the window or add longer motions")
+        self.cumsum = np.cumsum([0] + [m.shape[0] - window + 1 for m in self.data])
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return int(self.cumsum[-1])
+
+    def locate(self, item: int) -> tuple[int, int]:
+        """Official mapping item -> (motion, start): item k in (cumsum[m], cumsum[m+1]] is window
+        k - cumsum[m] - 1 of motion m, item 0 is window 0 of motion 0."""
+        if item == 0:
+            return 0, 0
+        m = int(np.searchsorted(self.cumsum, item)) - 1
+        return m, int(item - self.cumsum[m] - 1)
+
+    def __getitem__(self, item: int) -> np.ndarray:
+        m, start = self.locate(item)
+        return (self.data[m][start:start + self.window] - self.mean) / self.std
+
+
+def crop_length(length: int, unit: int, double: bool) -> int:
+    """Frames kept: floor to a multiple of `unit`, one unit less when `double` (official coin 'double')."""
+    return (length // unit - 1) * unit if double else (length // unit) * unit
+
+
+@dataclass
+class Crop:
+    """One planned transformer sample: pair index, start frame and kept frames."""
+
+    index: int
+    start: int
+    length: int
+
+
+class ReactionPlan:
+    """Batches of crops over pairs; `frozen` reuses epoch 0's plan for every epoch (official quirk)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, *, unit: int = 4, max_length: int = 200,
+                 frozen: bool = True, drop_last: bool = False, shuffle: bool = True):
+        for i, n in enumerate(lengths):
+            if n > max_length:
+                raise MotionError(f"pair {i} has {n} frames, more than max_motion_length {max_length}",
+                                  fix="cut motions to at most max_motion_length frames")
+            if n < 2 * unit:
+                raise MotionError(f"pair {i} has {n} frames, fewer than {2 * unit}", fix="drop too-short motions")
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.unit, self.frozen, self.drop_last, self.shuffle = unit, frozen, drop_last, shuffle
+        self._frozen_plan: list[list[Crop]] | None = None
+
+    def _plan(self, epoch: int) -> list[list[Crop]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        crops = []
+        for i in order:
+            n = self.lengths[i]
+            length = crop_length(n, self.unit, bool(rng.integers(3) == 2))
+            crops.append(Crop(int(i), int(rng.integers(0, n - length + 1)), length))
+        stop = len(crops) - (len(crops) % self.batch_size if self.drop_last else 0)
+        return [crops[k:k + self.batch_size] for k in range(0, stop, self.batch_size)]
+
+    def epoch(self, epoch: int) -> list[list[Crop]]:
+        if not self.frozen:
+            return self._plan(epoch)
+        if self._frozen_plan is None:
+            self._frozen_plan = self._plan(0)
+        return self._frozen_plan
+
+    def batches_per_epoch(self) -> int:
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def window_batches(n_items: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Shuffled, drop_last batches of window items for one RVQ epoch (a new order every epoch)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n_items)
+    return [order[k:k + batch_size] for k in range(0, n_items - n_items % batch_size, batch_size)]
+
+
+def padded_motion(motion: np.ndarray, crop: Crop, mean: np.ndarray, std: np.ndarray, max_length: int) -> np.ndarray:
+    """Normalised crop zero-padded to (max_length, 263) float32."""
+    out = np.zeros((max_length, motion.shape[1]), np.float32)
+    out[:crop.length] = (motion[crop.start:crop.start + crop.length] - mean) / std
+    return out

@@ -1,0 +1,471 @@
+"""Trainer of the reference HERO: `rvq` (RVQ-VAE fine-tune), `mask` (masked transformer), `res` (residual).
+
+The official recipe (AdamW (0.9, 0.99), linear warm-up written into the optimiser for it = 1..W-1, then
+MultiStepLR; the RVQ trainer steps the scheduler only from it >= W, the transformer trainers every iteration)
+and the official data quirks are the defaults; deviations are flags of `TrainConfig`.
+
+A run folder mirrors the official one: `model/latest.tar` (official keys + a `vimo` entry with the step,
+position in the epoch, RNG states, EMA codebook statistics and metrics), `meta/{mean,std}.npy` (RVQ stage),
+`opt.txt`, plus `run.json` and `metrics.csv`. A killed run resumes from `latest.tar` where it stopped;
+the data order is a function of (seed, epoch), so a resumed run continues the same sequence of batches.
+
+Example:
+    from vimo.models.train import TrainConfig, train
+    train(TrainConfig(stage="rvq", release="vimo-1.0", out="runs/rvq", preset="tiny"))
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from vimo.atomic import save_npy, write_bytes, write_json, write_text
+from vimo.errors import InputFormatError
+from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
+from vimo.models.configs import Preset, StageRecipe, preset
+from vimo.models.data import (
+    MotionWindows, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation, window_batches,
+)
+from vimo.models.rvq import RVQVAE, rvq_loss
+from vimo.models.transformers import MaskTransformer, ResidualTransformer
+from vimo.models.video_encoder import (
+    FeatureCache, PixelStatsEncoder, load_openai_clip, load_tc_clip, read_video_frames,
+)
+
+STAGES = ("rvq", "mask", "res")
+CHECKPOINT_FORMAT = "vimo-hero-train/1"
+#: official state-dict / optimiser entry names of each stage's checkpoint
+MODEL_KEY = {"rvq": "vq_model", "mask": "t2m_transformer", "res": "res_transformer"}
+OPT_KEY = {"rvq": "opt_vq_model", "mask": "opt_t2m_transformer", "res": "opt_res_transformer"}
+
+
+@dataclass
+class TrainConfig:
+    """One training run of one stage."""
+
+    stage: str
+    """`rvq`, `mask` or `res`"""
+    release: Path
+    """HERO-readable release root (vector_263/, Mean.npy, Std.npy, train.txt, motions_train.txt, videos)"""
+    out: Path
+    """run folder (created; an existing `model/latest.tar` there is resumed)"""
+    preset: str = "hero"
+    """model sizes and recipe: `hero` (paper) or `tiny` (CPU)"""
+    rvq_dir: Path | None = None
+    """run folder of the trained RVQ (mask/res stages): its model and meta/{mean,std}.npy are used"""
+    init_from: Path | None = None
+    """RVQ stage: a MoMask/HERO RVQ checkpoint (`net_best_fid.tar`) to fine-tune from"""
+    keep_codebooks: bool = False
+    """RVQ fine-tune: keep the loaded codebooks (deviation; official: re-initialised from the first batch)"""
+    resample_each_epoch: bool = False
+    """transformer stages: new crops and batch order every epoch (deviation; official: frozen for all epochs)"""
+    feat_bias_times: int = 2
+    """how often feat_bias divides the root/contact std (official result: 2, i.e. ÷25; intended: 1)"""
+    encoder: str = "pixel"
+    """video encoder: `pixel` (weight-free default), `tc-clip=PATH` (HERO) or `openai-clip=PATH`"""
+    feature_cache: Path | None = None
+    """video feature cache folder (default: <out>/video_features)"""
+    epochs: int | None = None
+    """override the preset's epochs"""
+    batch_size: int | None = None
+    """override the preset's batch size (per process under torchrun)"""
+    max_steps: int | None = None
+    """stop (after saving) once this many optimiser steps are done in total"""
+    save_every: int = 500
+    """save `latest.tar` every this many steps (and at every epoch end)"""
+    seed: int | None = None
+    """seed (default: the preset's, 3407)"""
+    device: str = "cpu"
+    """torch device"""
+    progress: bool = True
+    """show a rich progress bar"""
+
+
+@dataclass
+class RunState:
+    """Where a run is: epochs done, batches done in the current epoch, total optimiser steps."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    total_it: int = 0
+    metrics: list[dict[str, float]] = field(default_factory=list)
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def build_encoder(spec: str, video_dim: int):
+    """`pixel` | `tc-clip=PATH` | `openai-clip=PATH` -> a frozen frame encoder with `encoder_id`, `out_dim`."""
+    kind, _, path = spec.partition("=")
+    if kind == "pixel" and not path:
+        return PixelStatsEncoder(out_dim=video_dim)
+    if kind == "tc-clip" and path:
+        enc = load_tc_clip(path)
+    elif kind == "openai-clip" and path:
+        enc = load_openai_clip(path, temporal_context=False)
+    else:
+        raise InputFormatError(f"unknown video encoder '{spec}'",
+                               fix="use pixel, tc-clip=PATH or openai-clip=PATH")
+    if enc.out_dim != video_dim:
+        raise InputFormatError(f"encoder '{spec}' gives {enc.out_dim}-d features, the preset expects {video_dim}",
+                               fix="use the hero preset with CLIP towers")
+    return enc
+
+
+def load_video_frames(path: Path) -> np.ndarray:
+    """A video file (mp4, ...) or an (F, H, W, 3) uint8 `.npy` frames array."""
+    if path.suffix == ".npy":
+        from vimo.atomic import load_npy
+        return load_npy(path, what="video frames")
+    return read_video_frames(path)
+
+
+def release_video_features(release: ReleaseFolder, videos: list[str], encoder, cache: FeatureCache) -> dict:
+    """video relpath -> (16, D) float32 features, through the cache (frames are decoded only on a miss)."""
+    out = {}
+    for rel in dict.fromkeys(videos):
+        path = release.path(rel)
+        if not path.is_file():
+            raise InputFormatError("video file does not exist", path=path, fix="check the release's train.txt")
+        if path.suffix == ".npy":
+            out[rel] = cache.features(load_video_frames(path), encoder)
+        else:
+            out[rel] = cache.features(path, encoder)
+    return out
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": _py_state_to_list(random.getstate()),
+             "numpy": _np_state_to_list(np.random.get_state())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _py_state_to_list(st):
+    return [st[0], list(st[1]), st[2]]
+
+
+def _np_state_to_list(st):
+    return [st[0], torch.from_numpy(st[1].astype(np.int64)), int(st[2]), int(st[3]), float(st[4])]
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["numpy"]
+    np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), npst[2], npst[3], npst[4]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _Stage:
+    """What differs between stages: model, batches of an epoch, loss of a batch, extra checkpoint state."""
+
+    model: nn.Module
+    scheduler_from_warm_up: bool
+
+    def batches(self, epoch: int) -> list: ...
+
+    def loss(self, batch) -> tuple[torch.Tensor, dict[str, float], int]: ...
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class _RVQStage(_Stage):
+    scheduler_from_warm_up = True
+
+    def __init__(self, cfg: TrainConfig, p: Preset, release: ReleaseFolder, batch_size: int, seed: int, device):
+        self.device, self.seed, self.batch_size = device, seed, batch_size
+        mean, std = rvq_normalisation(*release.statistics(), p.feat_bias, cfg.feat_bias_times)
+        self.mean, self.std = mean, std
+        self.windows = MotionWindows([release.motion(r) for r in release.motions("train")], p.window, mean, std)
+        self.model = RVQVAE(p.rvq)
+        if cfg.init_from is not None:
+            ckpt = read_checkpoint(cfg.init_from, what="RVQ-VAE checkpoint")
+            load_strict(self.model, entry(ckpt, "vq_model", cfg.init_from), cfg.init_from, what="RVQ-VAE state dict")
+            if cfg.keep_codebooks:
+                self.model.keep_codebooks()
+        self.model.to(device)
+
+    def batches(self, epoch: int) -> list:
+        return window_batches(len(self.windows), self.batch_size, self.seed, epoch)
+
+    def loss(self, batch):
+        x = torch.from_numpy(np.stack([self.windows[int(i)] for i in batch])).float().to(self.device)
+        pred, commit, perplexity = self.model(x)
+        total, parts = rvq_loss(pred, x, commit)
+        parts["perplexity"] = float(perplexity)
+        return total, parts, len(batch)
+
+    def extra_state(self):
+        return {"rvq_ema": _unwrap(self.model).ema_state()}
+
+    def load_extra_state(self, state):
+        _unwrap(self.model).load_ema_state(state["rvq_ema"])
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def load_rvq_run(rvq_dir: Path, p: Preset, device) -> tuple[RVQVAE, np.ndarray, np.ndarray]:
+    """The RVQ of a run folder (`net_best_fid.tar` if present, else `latest.tar`) and its meta mean/std."""
+    rvq_dir = Path(rvq_dir)
+    model_dir = rvq_dir / "model"
+    path = model_dir / "net_best_fid.tar"
+    if not path.is_file():
+        path = model_dir / "latest.tar"
+    ckpt = read_checkpoint(path, what="RVQ-VAE checkpoint")
+    model = RVQVAE(p.rvq)
+    load_strict(model, entry(ckpt, "vq_model", path), path, what="RVQ-VAE state dict")
+    from vimo.atomic import load_npy
+    mean = load_npy(rvq_dir / "meta" / "mean.npy", what="RVQ meta mean").astype(np.float32)
+    std = load_npy(rvq_dir / "meta" / "std.npy", what="RVQ meta std").astype(np.float32)
+    return model.to(device).eval().requires_grad_(False), mean, std
+
+
+class _TransformerStage(_Stage):
+    scheduler_from_warm_up = False
+
+    def __init__(self, cfg: TrainConfig, p: Preset, release: ReleaseFolder, batch_size: int, seed: int, device):
+        if cfg.rvq_dir is None:
+            raise InputFormatError(f"the {cfg.stage} stage needs the RVQ run folder", fix="pass --rvq DIR")
+        self.device, self.p = device, p
+        self.rvq, self.mean, self.std = load_rvq_run(cfg.rvq_dir, p, device)
+        pairs = release.pairs("train")
+        self.motions = [release.motion(m) for _, m in pairs]
+        self.videos = [v for v, _ in pairs]
+        encoder = build_encoder(cfg.encoder, p.transformer.video_dim)
+        cache = FeatureCache(cfg.feature_cache or Path(cfg.out) / "video_features")
+        self.features = release_video_features(release, self.videos, encoder, cache)
+        self.plan = ReactionPlan([m.shape[0] for m in self.motions], batch_size, seed, unit=p.unit_length,
+                                 max_length=p.max_motion_length, frozen=not cfg.resample_each_epoch)
+        self.model = (MaskTransformer if cfg.stage == "mask" else ResidualTransformer)(p.transformer).to(device)
+        self.stage = cfg.stage
+
+    def batches(self, epoch: int) -> list:
+        return self.plan.epoch(epoch)
+
+    def loss(self, batch):
+        video = torch.from_numpy(np.stack([self.features[self.videos[c.index]] for c in batch])).to(self.device)
+        motion = torch.from_numpy(np.stack([padded_motion(self.motions[c.index], c, self.mean, self.std,
+                                                          self.p.max_motion_length) for c in batch])).to(self.device)
+        m_lens = torch.tensor([c.length for c in batch], device=self.device) // self.p.unit_length
+        codes = self.rvq.encode(motion)
+        target = codes[..., 0] if self.stage == "mask" else codes
+        loss, acc = self.model(target, video, m_lens)
+        return loss, {"loss": float(loss.detach()), "acc": float(acc)}, len(batch)
+
+
+def _write_opt_txt(path: Path, cfg: TrainConfig, p: Preset, recipe: StageRecipe, batch_size: int, epochs: int,
+                   seed: int) -> None:
+    opts = {"name": Path(cfg.out).name, "dataset_name": "vimo", "stage": cfg.stage, "preset": p.name,
+            "batch_size": batch_size, "max_epoch": epochs, "lr": recipe.lr, "warm_up_iter": recipe.warm_up,
+            "milestones": list(recipe.milestones), "gamma": recipe.gamma, "weight_decay": recipe.weight_decay,
+            "seed": seed, "window_size": p.window, "max_motion_length": p.max_motion_length,
+            "unit_length": p.unit_length, "feat_bias": p.feat_bias, **{f"rvq_{k}": v for k, v in asdict(p.rvq).items()},
+            **{f"trans_{k}": v for k, v in asdict(p.transformer).items()}}
+    lines = ["------------ Options -------------"] + [f"{k}: {v}" for k, v in opts.items()]
+    write_text(path, "\n".join(lines + ["-------------- End ----------------", ""]))
+
+
+def _metrics_csv(rows: list[dict[str, float]]) -> str:
+    if not rows:
+        return ""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+
+
+def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None) -> dict:
+    """Run (or resume) one stage; returns a summary (steps, epochs, last metrics, paths).
+
+    `evaluate(model, epoch)` -> metrics with 'fid', when given, is called after every epoch and keeps
+    `model/net_best_fid.tar` at the lowest FID (the official checkpoint selection)."""
+    if cfg.stage not in STAGES:
+        raise InputFormatError(f"unknown stage '{cfg.stage}'", fix=f"use one of: {', '.join(STAGES)}")
+    p = preset(cfg.preset)
+    recipe = p.recipe(cfg.stage)
+    seed = p.seed if cfg.seed is None else cfg.seed
+    batch_size = cfg.batch_size or recipe.batch_size
+    epochs = cfg.epochs if cfg.epochs is not None else recipe.epochs
+    rank, world = _world()
+    device = torch.device(cfg.device)
+    out = Path(cfg.out)
+    model_dir = out / "model"
+    latest = model_dir / "latest.tar"
+    seed_everything(seed)
+
+    release = ReleaseFolder(cfg.release)
+    # the global batch is split over processes: world x batch_size samples per optimiser step
+    stage: _Stage = (_RVQStage if cfg.stage == "rvq" else _TransformerStage)(
+        cfg, p, release, batch_size * world, seed, device)
+    model = stage.model
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+        stage.model = model
+    params = [q for q in model.parameters() if q.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), gamma=recipe.gamma)
+    state = RunState()
+    best_fid = float("inf")
+
+    if latest.is_file():
+        ckpt = read_checkpoint(latest, what="training checkpoint")
+        meta = entry(ckpt, "vimo", latest, what="training checkpoint")
+        if meta.get("format") != CHECKPOINT_FORMAT or meta.get("stage") != cfg.stage or meta.get("preset") != p.name:
+            raise CheckpointError(f"was written by another run (stage {meta.get('stage')}, preset {meta.get('preset')})",
+                                  path=latest, fix="use a new --out folder for this stage / preset")
+        load_strict(_unwrap(model), entry(ckpt, MODEL_KEY[cfg.stage], latest), latest, what="model state dict")
+        optimizer.load_state_dict(entry(ckpt, OPT_KEY[cfg.stage], latest))
+        scheduler.load_state_dict(entry(ckpt, "scheduler", latest))
+        stage.load_extra_state(meta)
+        _restore_rng(meta["rng"])
+        state = RunState(int(ckpt["ep"]), int(meta["batch_in_epoch"]), int(ckpt["total_it"]), list(meta["metrics"]))
+        best_fid = float(meta.get("best_fid", best_fid))
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "run.json", {"config": _config_dict(cfg), "preset": asdict(p), "world_size": world})
+        _write_opt_txt(out / "opt.txt", cfg, p, recipe, batch_size, epochs, seed)
+        if cfg.stage == "rvq":
+            save_npy(out / "meta" / "mean.npy", stage.mean)
+            save_npy(out / "meta" / "std.npy", stage.std)
+
+    def save(path: Path, *, full: bool = True) -> None:
+        if rank != 0:
+            return
+        obj: dict[str, Any] = {MODEL_KEY[cfg.stage]: _unwrap(model).state_dict(), "ep": state.epoch,
+                               "total_it": state.total_it}
+        if full:
+            obj[OPT_KEY[cfg.stage]] = optimizer.state_dict()
+            obj["scheduler"] = scheduler.state_dict()
+            obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": p.name,
+                           "batch_in_epoch": state.batch_in_epoch, "rng": _rng_state(), "metrics": state.metrics,
+                           "best_fid": best_fid, "world_size": world, **stage.extra_state()}
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        write_bytes(path, buf.getvalue())
+        write_text(out / "metrics.csv", _metrics_csv(state.metrics))
+
+    progress = None
+    if cfg.progress and rank == 0:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        progress = Progress(TextColumn(f"[bold]{cfg.stage}[/]"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        progress.start()
+    steps_per_epoch = len(stage.batches(0))
+    task = progress.add_task(cfg.stage, total=epochs * steps_per_epoch, completed=state.total_it, info="") \
+        if progress else None
+    stopped = False
+    try:
+        while state.epoch < epochs and not stopped:
+            batches = stage.batches(state.epoch)
+            while state.batch_in_epoch < len(batches):
+                batch = batches[state.batch_in_epoch]
+                if world > 1:
+                    share = -(-len(batch) // world)
+                    batch = batch[rank * share:(rank + 1) * share]
+                t0 = time.perf_counter()
+                state.total_it += 1
+                it = state.total_it
+                if it < recipe.warm_up:
+                    _set_lr(optimizer, recipe.lr * (it + 1) / (recipe.warm_up + 1))
+                model.train()
+                loss, parts, n = stage.loss(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                lr_used = optimizer.param_groups[0]["lr"]
+                if not stage.scheduler_from_warm_up or it >= recipe.warm_up:
+                    scheduler.step()
+                state.batch_in_epoch += 1
+                rate = n * world / max(time.perf_counter() - t0, 1e-9)
+                state.metrics.append({"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples_per_s": rate})
+                if progress:
+                    progress.update(task, advance=1, info=f"loss {parts['loss']:.4f}  {rate:.1f} samples/s")
+                if cfg.max_steps is not None and it >= cfg.max_steps:
+                    stopped = True
+                    break
+                if it % cfg.save_every == 0:
+                    save(latest)
+            if not stopped:
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                if evaluate is not None and rank == 0:
+                    scores = evaluate(_unwrap(model), state.epoch)
+                    state.metrics[-1].update({f"eval_{k}": v for k, v in scores.items()})
+                    if scores.get("fid", float("inf")) < best_fid:
+                        best_fid = scores["fid"]
+                        save(model_dir / "net_best_fid.tar", full=False)
+            save(latest)
+    finally:
+        if progress:
+            progress.stop()
+    last = state.metrics[-1] if state.metrics else {}
+    return {"stage": cfg.stage, "steps": state.total_it, "epoch": state.epoch, "finished": state.epoch >= epochs,
+            "last": last, "latest": str(latest), "world_size": world}
+
+
+def lr_schedule(recipe: StageRecipe, steps: int, *, scheduler_from_warm_up: bool) -> list[float]:
+    """The learning rate used at iterations 1..steps, by the same optimiser/scheduler code path as `train`."""
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(recipe.milestones), gamma=recipe.gamma)
+    out = []
+    for it in range(1, steps + 1):
+        if it < recipe.warm_up:
+            _set_lr(opt, recipe.lr * (it + 1) / (recipe.warm_up + 1))
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if not scheduler_from_warm_up or it >= recipe.warm_up:
+            sched.step()
+    return out
+
+
+def main_from_env(cfg: TrainConfig) -> dict:
+    """Entry for torchrun: initialise the gloo/nccl process group from the environment, train, tear down."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+        try:
+            return train(cfg)
+        finally:
+            dist.destroy_process_group()
+    return train(cfg)

@@ -1,0 +1,129 @@
+"""Smoke-training of every stage with the tiny preset, resume after a stop, recipe and data quirks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vimo.errors import InputFormatError, MotionError, PathEscapeError
+from vimo.models.configs import preset
+from vimo.models.data import MotionWindows, ReactionPlan, ReleaseFolder, crop_length
+from vimo.models.train import TrainConfig, lr_schedule, train
+
+
+def _cfg(stage, release, out, **kw):
+    return TrainConfig(stage=stage, release=release, out=out, preset="tiny", progress=False, save_every=3, **kw)
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_all_stages_train_and_resume_bit_exactly(tiny_release, tmp_path):
+    # uninterrupted RVQ run
+    full = train(_cfg("rvq", tiny_release, tmp_path / "rvq_full"))
+    assert full["finished"] and full["steps"] > 5
+    # the same run stopped after 5 steps (as if killed after its last save), then resumed
+    part = train(_cfg("rvq", tiny_release, tmp_path / "rvq", max_steps=5))
+    assert part["steps"] == 5 and not part["finished"]
+    resumed = train(_cfg("rvq", tiny_release, tmp_path / "rvq"))
+    assert resumed["steps"] == full["steps"]
+    a, b = _weights(tmp_path / "rvq_full/model/latest.tar"), _weights(tmp_path / "rvq/model/latest.tar")
+    for k in a["vq_model"]:
+        assert torch.equal(a["vq_model"][k], b["vq_model"][k]), k
+    assert [r["loss"] for r in a["vimo"]["metrics"]] == [r["loss"] for r in b["vimo"]["metrics"]]
+    assert set(a) >= {"vq_model", "opt_vq_model", "scheduler", "ep", "total_it"}
+
+    # RVQ meta: feat_bias applied twice to root and foot-contact std (official result), others untouched
+    std = np.load(tiny_release / "Std.npy")
+    meta_std = np.load(tmp_path / "rvq/meta/std.npy")
+    assert np.allclose(meta_std[:4], std[:4] / 25) and np.allclose(meta_std[259:], std[259:] / 25)
+    assert np.allclose(meta_std[4:259], std[4:259])
+    assert (tmp_path / "rvq/opt.txt").read_text().startswith("------------ Options")
+    assert (tmp_path / "rvq/metrics.csv").read_text().count("\n") == full["steps"] + 1
+
+    for stage in ("mask", "res"):
+        kw = dict(rvq_dir=tmp_path / "rvq", epochs=3)
+        ref = train(_cfg(stage, tiny_release, tmp_path / f"{stage}_full", **kw))
+        train(_cfg(stage, tiny_release, tmp_path / stage, max_steps=2, **kw))
+        res = train(_cfg(stage, tiny_release, tmp_path / stage, **kw))
+        assert res["steps"] == ref["steps"] == 6
+        key = {"mask": "t2m_transformer", "res": "res_transformer"}[stage]
+        a = _weights(tmp_path / f"{stage}_full/model/latest.tar")
+        b = _weights(tmp_path / f"{stage}/model/latest.tar")
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), (stage, k)
+        assert np.isfinite([r["loss"] for r in b["vimo"]["metrics"]]).all()
+        # the per-video feature cache was filled once per video
+        assert len(list((tmp_path / stage / "video_features").rglob("*.npz"))) == 6
+
+
+def test_warm_up_and_milestones_follow_the_official_recipe():
+    hero = preset("hero")
+    rvq = lr_schedule(hero.rvq_recipe, 3300, scheduler_from_warm_up=True)
+    assert rvq[0] == pytest.approx(2e-4 * 2 / 21) and rvq[18] == pytest.approx(2e-4 * 20 / 21)
+    assert rvq[19] == pytest.approx(2e-4 * 20 / 21)  # plateau: the last warm-up value
+    # the scheduler is first stepped after iteration 20, so milestone 1600 first acts at iteration 1620
+    assert rvq[1618] == pytest.approx(2e-4 * 20 / 21)  # iteration 1619
+    assert rvq[1619] == pytest.approx(2e-4 * 20 / 21 * 0.05)  # iteration 1620
+    assert rvq[3219] == pytest.approx(2e-4 * 20 / 21 * 0.05 ** 2)
+    trans = lr_schedule(hero.mask_recipe, 6002, scheduler_from_warm_up=False)
+    assert trans[248] == pytest.approx(2e-4 * 250 / 251) and trans[5999] == pytest.approx(2e-4 * 250 / 251)
+    assert trans[6000] == pytest.approx(2e-4 * 250 / 251 * 0.1)  # stepped every iteration incl. warm-up
+
+
+def test_training_uses_that_schedule(tiny_release, tmp_path):
+    out = train(_cfg("rvq", tiny_release, tmp_path / "rvq", epochs=1))
+    rows = _weights(tmp_path / "rvq/model/latest.tar")["vimo"]["metrics"]
+    expect = lr_schedule(preset("tiny").rvq_recipe, out["steps"], scheduler_from_warm_up=True)
+    assert [r["lr"] for r in rows] == pytest.approx(expect)
+
+
+def test_window_index_quirk():
+    motions = [np.zeros((22, 263), np.float32), np.ones((21, 263), np.float32)]
+    w = MotionWindows(motions, 20, np.zeros(263, np.float32), np.ones(263, np.float32))
+    assert len(w) == 5  # 3 + 2 windows
+    assert [w.locate(i) for i in range(5)] == [(0, 0), (0, 0), (0, 1), (0, 2), (1, 0)]
+
+
+def test_frozen_plan_and_resampling():
+    lengths = [40, 37, 26, 33, 29]
+    frozen = ReactionPlan(lengths, 2, seed=1, max_length=40)
+    assert frozen.epoch(0) is frozen.epoch(7) and len(frozen.epoch(0)) == 3  # last partial batch kept
+    fresh = ReactionPlan(lengths, 2, seed=1, max_length=40, frozen=False)
+    assert fresh.epoch(0) != fresh.epoch(1)
+    for batch in fresh.epoch(3):
+        for c in batch:
+            assert c.length % 4 == 0 and c.length in (crop_length(lengths[c.index], 4, False),
+                                                      crop_length(lengths[c.index], 4, True))
+            assert 0 <= c.start <= lengths[c.index] - c.length
+    with pytest.raises(MotionError):
+        ReactionPlan([41], 2, seed=0, max_length=40)
+
+
+def test_bad_release_inputs(tiny_release, tmp_path):
+    rel = ReleaseFolder(tiny_release)
+    bad = np.load(tiny_release / "vector_263/m001.npy")
+    bad[3, 7] = np.nan
+    np.save(tiny_release / "vector_263/m001.npy", bad)
+    with pytest.raises(MotionError, match="m001.npy"):
+        rel.motion("vector_263/m001.npy")
+    with pytest.raises(PathEscapeError):
+        rel.motion("../outside.npy")
+    (tiny_release / "Mean.npy").unlink()
+    with pytest.raises(InputFormatError, match="Mean.npy"):
+        train(_cfg("rvq", tiny_release, tmp_path / "x"))
+    with pytest.raises(InputFormatError, match="--rvq"):
+        train(_cfg("mask", tiny_release, tmp_path / "y"))
+
+
+def test_fine_tune_from_checkpoint_reinitialises_or_keeps_codebooks(tiny_release, tmp_path):
+    train(_cfg("rvq", tiny_release, tmp_path / "src", max_steps=2))
+    src = tmp_path / "src/model/latest.tar"
+    loaded = _weights(src)["vq_model"]["quantizer.layers.0.codebook"]
+    train(_cfg("rvq", tiny_release, tmp_path / "reinit", init_from=src, max_steps=1))
+    train(_cfg("rvq", tiny_release, tmp_path / "keep", init_from=src, keep_codebooks=True, max_steps=1))
+    reinit = _weights(tmp_path / "reinit/model/latest.tar")["vq_model"]["quantizer.layers.0.codebook"]
+    keep = _weights(tmp_path / "keep/model/latest.tar")["vq_model"]["quantizer.layers.0.codebook"]
+    unchanged = lambda cb: int(((cb - loaded).abs().amax(1) < 1e-6).sum())  # noqa: E731
+    assert unchanged(reinit) == 0 and unchanged(keep) >= 16  # tiny codebook: 32 codes, <= 5 latent vectors per window
