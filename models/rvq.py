@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -83,6 +84,17 @@ class Decoder(nn.Module):
         return self.model(x).permute(0, 2, 1)
 
 
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _gather(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate `x` (same shape on every process) over the process group in rank order."""
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts, 0)
+
+
 def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
     return -torch.log(-torch.log(u.clamp(min=1e-20)).clamp(min=1e-20))
@@ -115,7 +127,11 @@ class EMACodebook(nn.Module):
 
     @torch.no_grad()
     def init_codebook(self, x: torch.Tensor) -> None:
+        if _distributed():  # under DDP: initialise from the whole global batch, identically on every rank
+            x = _gather(x)
         self.codebook.copy_(self._tile(x)[: self.nb_code])
+        if _distributed():
+            dist.broadcast(self.codebook, 0)
         self.code_sum = self.codebook.clone()
         self.code_count = torch.ones(self.nb_code, device=x.device)
         self.initialised = True
@@ -138,6 +154,8 @@ class EMACodebook(nn.Module):
 
     @torch.no_grad()
     def _update(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if _distributed():  # under DDP: EMA statistics of the whole global batch (same result as one process)
+            x, idx = _gather(x), _gather(idx)
         onehot = torch.zeros(self.nb_code, x.shape[0], device=x.device)
         onehot.scatter_(0, idx.view(1, -1), 1)
         code_sum = onehot @ x
@@ -149,6 +167,8 @@ class EMACodebook(nn.Module):
         usage = (self.code_count.view(-1, 1) >= 1.0).float()
         updated = self.code_sum / self.code_count.view(-1, 1)
         self.codebook.copy_(usage * updated + (1 - usage) * code_rand)
+        if _distributed():  # the dead-code replacements draw random numbers: keep rank 0's everywhere
+            dist.broadcast(self.codebook, 0)
         return _perplexity(code_count)
 
     def forward(self, x: torch.Tensor, temperature: float = 0.0):

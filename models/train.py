@@ -60,8 +60,8 @@ class TrainConfig:
     """HERO-readable release root (vector_263/, Mean.npy, Std.npy, train.txt, motions_train.txt, videos)"""
     out: Path
     """run folder (created; an existing `model/latest.tar` there is resumed)"""
-    preset: str = "hero"
-    """model sizes and recipe: `hero` (paper) or `tiny` (CPU)"""
+    preset: str | Preset = "hero"
+    """model sizes and recipe: `hero` (paper), `tiny` (CPU), or a Preset object"""
     rvq_dir: Path | None = None
     """run folder of the trained RVQ (mask/res stages): its model and meta/{mean,std}.npy are used"""
     init_from: Path | None = None
@@ -146,6 +146,16 @@ def release_video_features(release: ReleaseFolder, videos: list[str], encoder, c
         else:
             out[rel] = cache.features(path, encoder)
     return out
+
+
+def rank_share(batch: list, rank: int, world: int) -> list:
+    """The contiguous part of a global batch that process `rank` trains on; a batch that does not split
+    evenly is padded by repeating its first samples (as torch's DistributedSampler pads an epoch)."""
+    share = -(-len(batch) // world)
+    padded = list(batch) + list(batch)[: share * world - len(batch)]
+    while len(padded) < share * world:
+        padded += list(batch)
+    return padded[rank * share:(rank + 1) * share]
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -322,7 +332,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     `model/net_best_fid.tar` at the lowest FID (the official checkpoint selection)."""
     if cfg.stage not in STAGES:
         raise InputFormatError(f"unknown stage '{cfg.stage}'", fix=f"use one of: {', '.join(STAGES)}")
-    p = preset(cfg.preset)
+    p = cfg.preset if isinstance(cfg.preset, Preset) else preset(cfg.preset)
     recipe = p.recipe(cfg.stage)
     seed = p.seed if cfg.seed is None else cfg.seed
     batch_size = cfg.batch_size or recipe.batch_size
@@ -401,8 +411,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
             while state.batch_in_epoch < len(batches):
                 batch = batches[state.batch_in_epoch]
                 if world > 1:
-                    share = -(-len(batch) // world)
-                    batch = batch[rank * share:(rank + 1) * share]
+                    batch = rank_share(batch, rank, world)
                 t0 = time.perf_counter()
                 state.total_it += 1
                 it = state.total_it
@@ -416,6 +425,10 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
                 lr_used = optimizer.param_groups[0]["lr"]
                 if not stage.scheduler_from_warm_up or it >= recipe.warm_up:
                     scheduler.step()
+                if world > 1:  # log the loss of the global batch, not of this process's share
+                    mean_loss = torch.tensor([parts["loss"]], dtype=torch.float64)
+                    dist.all_reduce(mean_loss)
+                    parts["loss"] = float(mean_loss) / world
                 state.batch_in_epoch += 1
                 rate = n * world / max(time.perf_counter() - t0, 1e-9)
                 state.metrics.append({"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples_per_s": rate})
