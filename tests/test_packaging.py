@@ -2,6 +2,7 @@
 top-level folders mapped to vimo.pipelines, vimo.annotation and vimo.models."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_has_only_the_vimo_package(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    # build from a copy so that setuptools' build/ folder never lands in the checkout
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("vimo", "pipelines", "annotation", "models"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
                            "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     wheel = next(tmp_path.glob("vimo-0.1.0-*.whl"))
