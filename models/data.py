@@ -28,7 +28,7 @@ class ReleaseFolder:
     """Read-only view of a HERO-readable release root (paths inside the lists must stay inside the root)."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise InputFormatError("release folder does not exist", path=self.root,
                                    fix="pass the folder that holds vector_263/, Mean.npy, train.txt")

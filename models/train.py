@@ -478,7 +478,9 @@ def main_from_env(cfg: TrainConfig) -> dict:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
         try:
-            return train(cfg)
+            summary = train(cfg)
+            dist.barrier()  # rank 0 may still be writing the checkpoint; tear down together
+            return summary
         finally:
             dist.destroy_process_group()
     return train(cfg)

@@ -101,6 +101,11 @@ def test_frozen_plan_and_resampling():
         ReactionPlan([41], 2, seed=0, max_length=40)
 
 
+def test_relative_release_root(tiny_release, monkeypatch):
+    monkeypatch.chdir(tiny_release.parent)
+    assert ReleaseFolder("release").motion("vector_263/m002.npy").shape[1] == 263
+
+
 def test_bad_release_inputs(tiny_release, tmp_path):
     rel = ReleaseFolder(tiny_release)
     bad = np.load(tiny_release / "vector_263/m001.npy")
