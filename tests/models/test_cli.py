@@ -1,0 +1,38 @@
+"""`vimo train` and `vimo generate` command functions, run through typer (rows not yet in the root CLI)."""
+from __future__ import annotations
+
+import numpy as np
+import typer
+from typer.testing import CliRunner
+
+from vimo.cli.generate import generate
+from vimo.cli.train import train
+
+
+def _app(fn):
+    app = typer.Typer()
+    app.command()(fn)
+    app.command("noop")(lambda: None)  # two commands keep the command name on the command line
+    return app
+
+
+def test_train_all_stages_then_generate(tiny_release, tmp_path):
+    runner = CliRunner()
+    train_app = _app(train)
+    base = ["train", "--release", str(tiny_release), "--preset", "tiny", "--no-progress"]
+    r = runner.invoke(train_app, base[:1] + ["rvq"] + base[1:] + ["--out", str(tmp_path / "runs/rvq"), "--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    for stage in ("mask", "res"):
+        r = runner.invoke(train_app, base[:1] + [stage] + base[1:] + ["--out", str(tmp_path / f"runs/{stage}"),
+                                                                      "--rvq", str(tmp_path / "runs/rvq"), "--epochs", "1"])
+        assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs/res/model/latest.tar").is_file()
+
+    video = tiny_release / "videos/explosion/explosion-000.npy"
+    r = runner.invoke(_app(generate), ["generate", "--video", str(video), "--checkpoints", str(tmp_path / "runs"),
+                                       "--out", str(tmp_path / "gen"), "--preset", "tiny", "--length", "21",
+                                       "--samples", "2"])
+    assert r.exit_code == 0, r.output
+    joints = np.load(tmp_path / "gen/explosion-000_1.joints.npy")
+    assert joints.shape == (20, 22, 3) and np.isfinite(joints).all()
+    assert np.load(tmp_path / "gen/explosion-000_0.features.npy").shape == (20, 263)

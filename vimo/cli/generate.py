@@ -1,0 +1,43 @@
+"""`vimo generate`: reaction motions for a video from trained HERO checkpoints.
+
+Examples:
+    vimo generate --video clip.mp4 --checkpoints checkpoints/vimo --encoder tc-clip=zero_shot_k400_tc_clip.pth -o out/
+    vimo generate --video clip.mp4 --checkpoints runs/ --preset tiny --length 120 --samples 3 -o out/
+Writes <out>/<video>_<k>.features.npy (T, 263) and <out>/<video>_<k>.joints.npy (T, 22, 3) per sample.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def generate(video: Path = typer.Option(..., "--video", help="video file (mp4, ...) or (F, H, W, 3) uint8 .npy frames"),
+             checkpoints: Path = typer.Option(..., "--checkpoints", help="folder with the rvq, mask and res runs"),
+             out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+             length: int = typer.Option(88, help="frames (rounded down to a multiple of 4, at most 200)"),
+             samples: int = typer.Option(1, help="reactions to generate"),
+             preset: str = typer.Option("hero", help="sizes of the checkpoints: hero or tiny"),
+             encoder: str = typer.Option("pixel", help="pixel | tc-clip=PATH | openai-clip=PATH (as in training)"),
+             feature_cache: Optional[Path] = typer.Option(None, help="video feature cache folder"),
+             seed: int = typer.Option(10107, help="seed"),
+             device: str = typer.Option("cpu", help="torch device")) -> None:
+    """Generate reaction motions (263-d features and joints) for one video."""
+    from vimo.atomic import save_npy
+    from vimo.models.generate import generate_reactions, load_hero
+    from vimo.models.train import build_encoder, load_video_frames
+    from vimo.models.video_encoder import FeatureCache
+
+    hero = load_hero(checkpoints, preset, device)
+    enc = build_encoder(encoder, hero.preset.transformer.video_dim)
+    cache = FeatureCache(feature_cache or out / "video_features")
+    feats_in = cache.features(load_video_frames(video) if video.suffix == ".npy" else video, enc)
+    features, joints = generate_reactions(hero, feats_in, frames=length, samples=samples, seed=seed)
+    for k in range(samples):
+        save_npy(out / f"{video.stem}_{k}.features.npy", features[k])
+        save_npy(out / f"{video.stem}_{k}.joints.npy", joints[k])
+    console.print(f"[green]wrote[/] {samples} reaction(s) of {features.shape[1]} frames -> {out}")
