@@ -9,6 +9,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= demo_out
+# extras installed for the test suite and the demo
+EXTRAS ?= test,render,train,annotate
+# the Label Studio server: its own venv, because its pins clash with the rest
+LS_VENV ?= .venv-ls
+LS_SPEC ?= label-studio==1.23.2
 # Debian packages for headless rendering through Mesa EGL (shared spec rendering.md; ffmpeg comes with imageio-ffmpeg)
 APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
 
@@ -17,7 +22,7 @@ APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
 demo: $(VENV)/.installed-test
 	$(VENV)/bin/vimo demo --out $(DEMO_OUT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(LS_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(VENV)/.installed-test
@@ -34,7 +39,13 @@ $(VENV)/.torch: $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.torch pyproject.toml setup.py | system-deps
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+$(LS_VENV)/.installed:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q --upgrade pip
+	$(LS_VENV)/bin/pip install -q "$(LS_SPEC)"
 	touch $@
 
 system-deps:
@@ -46,4 +57,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) $(DEMO_OUT) .pytest_cache

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "init": ("vimo.cli.workspace", "init", "Create a build workspace (folders, config, SQLite catalog).", None),
     "workspace": ("vimo.cli.workspace", "app", "Inspect a workspace: status, tables, migrate.", None),
     "motion": ("vimo.cli.motion", "app", "HumanML3D 263-d features: encode, decode, statistics.", None),
+    "annotate": ("vimo.cli.annotate", "app",
+                 "Label Studio rounds: server, rounds (create/push/pull/status/close), instructions.", "annotate"),
     "synth": ("vimo.cli.synth", "app", "Synthetic two-person interactions (the embedded default data).", None),
     "demo": ("vimo.cli.demo", "demo", "Run the mission end to end on synthetic data.", None),
 }
