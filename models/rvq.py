@@ -7,7 +7,6 @@ load strictly through `load_rvq_checkpoint`.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +311,3 @@ def load_rvq_checkpoint(path: str | Path, cfg: RVQConfig | None = None) -> RVQVA
     model = RVQVAE(cfg)
     load_strict(model, state, path, what="RVQ-VAE state dict")
     return model
-
-
-def rvq_config_dict(cfg: RVQConfig) -> dict[str, Any]:
-    return asdict(cfg)

@@ -132,3 +132,31 @@ def test_fine_tune_from_checkpoint_reinitialises_or_keeps_codebooks(tiny_release
     keep = _weights(tmp_path / "keep/model/latest.tar")["vq_model"]["quantizer.layers.0.codebook"]
     unchanged = lambda cb: int(((cb - loaded).abs().amax(1) < 1e-6).sum())  # noqa: E731
     assert unchanged(reinit) == 0 and unchanged(keep) >= 16  # tiny codebook: 32 codes, <= 5 latent vectors per window
+
+
+KILLER = """
+import os, signal, sys
+from vimo.models.train import TrainConfig, train
+cfg = TrainConfig(stage="rvq", release=sys.argv[1], out=sys.argv[2], preset="tiny", progress=False, save_every=3)
+# SIGKILL the process at the end of its first epoch, before that epoch-end checkpoint is written
+train(cfg, evaluate=lambda model, epoch: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_sigkilled_run_resumes_to_the_same_weights(tiny_release, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    proc = subprocess.run([sys.executable, str(script), str(tiny_release), str(tmp_path / "killed")], timeout=240,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    ckpt = _weights(tmp_path / "killed/model/latest.tar")
+    full = train(_cfg("rvq", tiny_release, tmp_path / "full"))
+    assert ckpt["total_it"] % 3 == 0 and 0 < ckpt["total_it"] < full["steps"] and ckpt["ep"] == 0
+    resumed = train(_cfg("rvq", tiny_release, tmp_path / "killed"))
+    assert resumed["steps"] == full["steps"] and resumed["finished"]
+    a, b = _weights(tmp_path / "full/model/latest.tar"), _weights(tmp_path / "killed/model/latest.tar")
+    for k in a["vq_model"]:
+        assert torch.equal(a["vq_model"][k], b["vq_model"][k]), k
