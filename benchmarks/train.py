@@ -8,6 +8,7 @@ Measures, in one run on a synthetic HERO-readable release (random-but-valid moti
 
 Usage:
     python benchmarks/train.py [--steps 20] [--videos 12]
+    python benchmarks/train.py --preset hero --device cuda --precision bf16 --videos 80   # on a GPU machine
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from vimo.models.transformers import MaskTransformer
 from vimo.models.video_encoder import FeatureCache, PixelStatsEncoder, encode_frames
 
 
-def write_release(root: Path, n: int, seed: int = 0) -> Path:
+def write_release(root: Path, n: int, seed: int = 0, max_frames: int = 40) -> Path:
     import imageio.v2 as iio
 
     rng = np.random.default_rng(seed)
@@ -38,7 +39,7 @@ def write_release(root: Path, n: int, seed: int = 0) -> Path:
     np.save(root / "Std.npy", std)
     pairs = []
     for i in range(n):
-        np.save(root / "vector_263" / f"m{i:03d}.npy", rng.standard_normal((int(rng.integers(24, 41)), 263)).astype(np.float32))
+        np.save(root / "vector_263" / f"m{i:03d}.npy", rng.standard_normal((int(rng.integers(24, max_frames + 1)), 263)).astype(np.float32))
         video = root / "videos" / "synthetic" / f"synthetic-{i:03d}.mp4"
         with iio.get_writer(str(video), fps=20, codec="libx264", macro_block_size=16) as w:
             for _ in range(48):
@@ -50,14 +51,16 @@ def write_release(root: Path, n: int, seed: int = 0) -> Path:
     return root
 
 
-def stage_speed(stage: str, release: Path, runs: Path, steps: int) -> tuple[float, float]:
-    cfg = TrainConfig(stage=stage, release=release, out=runs / stage, preset="tiny", progress=False,
-                      rvq_dir=runs / "rvq", max_steps=steps, epochs=10_000, save_every=10**9)
+def stage_speed(stage: str, release: Path, runs: Path, steps: int, preset_name: str, device: str,
+                precision: str) -> tuple[float, float]:
+    cfg = TrainConfig(stage=stage, release=release, out=runs / stage, preset=preset_name, progress=False,
+                      rvq_dir=runs / "rvq", max_steps=steps, epochs=10_000, save_every=10**9, device=device,
+                      precision=precision)
     train(cfg)
     rows = torch.load(runs / stage / "model" / "latest.tar", weights_only=False)["vimo"]["metrics"][2:]
-    per_step = statistics.median(r["samples_per_s"] for r in rows)
-    batch = preset("tiny").recipe(stage).batch_size
-    return per_step / batch, per_step
+    samples_per_s = statistics.median(r["samples_per_s"] for r in rows)
+    steps_per_s = statistics.median(r["samples_per_s"] / r["samples"] for r in rows)
+    return steps_per_s, samples_per_s
 
 
 def cached_vs_decoding(release: Path, steps: int) -> tuple[float, float]:
@@ -99,14 +102,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--videos", type=int, default=12)
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        release = write_release(root / "release", args.videos)
-        print(f"CPU, tiny preset, torch {torch.__version__}, {torch.get_num_threads()} threads")
+        max_frames = preset(args.preset).max_motion_length
+        release = write_release(root / "release", args.videos, max_frames=max_frames)
+        print(f"{args.device}, {args.preset} preset, {args.precision}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} CPU threads")
         for stage in ("rvq", "mask", "res"):
-            sps, samples = stage_speed(stage, release, root / "runs", args.steps)
+            sps, samples = stage_speed(stage, release, root / "runs", args.steps, args.preset, args.device,
+                                       args.precision)
             print(f"  {stage:4s}: {sps:7.1f} steps/s  {samples:8.1f} samples/s")
         cached, decoding = cached_vs_decoding(release, args.steps)
         print(f"  mask step, cached features : {cached:8.1f} samples/s")

@@ -171,7 +171,12 @@ class EMACodebook(nn.Module):
         return _perplexity(code_count)
 
     def forward(self, x: torch.Tensor, temperature: float = 0.0):
-        """x (B, d, n) -> quantised (B, d, n) straight-through, indices (B, n), commitment loss, perplexity."""
+        """x (B, d, n) -> quantised (B, d, n) straight-through, indices (B, n), commitment loss, perplexity.
+        Always computed in float32 (distances and EMA sums are precision-sensitive), also under autocast."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._forward(x.float(), temperature)
+
+    def _forward(self, x: torch.Tensor, temperature: float):
         b, d, n = x.shape
         flat = x.permute(0, 2, 1).reshape(-1, d)
         if self.training and not self.initialised:
@@ -227,7 +232,11 @@ class ResidualVQ(nn.Module):
 
     @torch.no_grad()
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic (argmin) codes of every layer: (B, d, n) -> (B, n, Q)."""
+        """Deterministic (argmin) codes of every layer: (B, d, n) -> (B, n, Q), in float32."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._quantize(x.float())
+
+    def _quantize(self, x: torch.Tensor) -> torch.Tensor:
         residual, indices = x, []
         for layer in self.layers:
             idx = layer.nearest(residual.permute(0, 2, 1).reshape(-1, x.shape[1])).view(x.shape[0], -1)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -89,6 +90,8 @@ class TrainConfig:
     """torch device"""
     progress: bool = True
     """show a rich progress bar"""
+    precision: str = "fp32"
+    """`fp32` (official) or `bf16` (autocast of the forward pass; the RVQ quantiser stays fp32)"""
 
 
 @dataclass
@@ -320,6 +323,30 @@ def _metrics_csv(rows: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
+def config_from_file(path: str | Path, **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a JSON file of its fields (e.g. the `config` of a run's run.json), then `overrides`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputFormatError(f"is not a readable JSON config ({exc})", path=path, fix="pass a JSON object") from None
+    data = data.get("config", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict):
+        raise InputFormatError("holds no JSON object", path=path, fix="write the TrainConfig fields as an object")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise InputFormatError(f"has unknown field '{unknown[0]}'", path=path, fix=f"use: {', '.join(sorted(known))}")
+    merged = {**data, **overrides}
+    for key in ("stage", "release", "out"):
+        if merged.get(key) in (None, ""):
+            raise InputFormatError(f"config lacks '{key}'", path=path, fix=f"add '{key}' to the file or pass it")
+    for key in ("release", "out", "rvq_dir", "init_from", "feature_cache"):
+        if merged.get(key) is not None:
+            merged[key] = Path(merged[key])
+    return TrainConfig(**merged)
+
+
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
 
@@ -329,6 +356,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
 
     `evaluate(model, epoch)` -> metrics with 'fid', when given, is called after every epoch and keeps
     `model/net_best_fid.tar` at the lowest FID (the official checkpoint selection)."""
+    if cfg.precision not in ("fp32", "bf16"):
+        raise InputFormatError(f"unknown precision '{cfg.precision}'", fix="use fp32 or bf16")
     if cfg.stage not in STAGES:
         raise InputFormatError(f"unknown stage '{cfg.stage}'", fix=f"use one of: {', '.join(STAGES)}")
     p = cfg.preset if isinstance(cfg.preset, Preset) else preset(cfg.preset)
@@ -417,7 +446,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
                 if it < recipe.warm_up:
                     _set_lr(optimizer, recipe.lr * (it + 1) / (recipe.warm_up + 1))
                 model.train()
-                loss, parts, n = stage.loss(batch)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    loss, parts, n = stage.loss(batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -430,7 +460,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
                     parts["loss"] = float(mean_loss) / world
                 state.batch_in_epoch += 1
                 rate = n * world / max(time.perf_counter() - t0, 1e-9)
-                state.metrics.append({"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples_per_s": rate})
+                state.metrics.append({"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples": n * world,
+                                      "samples_per_s": rate})
                 if progress:
                     progress.update(task, advance=1, info=f"loss {parts['loss']:.4f}  {rate:.1f} samples/s")
                 if cfg.max_steps is not None and it >= cfg.max_steps:

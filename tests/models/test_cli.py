@@ -36,3 +36,22 @@ def test_train_all_stages_then_generate(tiny_release, tmp_path):
     joints = np.load(tmp_path / "gen/explosion-000_1.joints.npy")
     assert joints.shape == (20, 22, 3) and np.isfinite(joints).all()
     assert np.load(tmp_path / "gen/explosion-000_0.features.npy").shape == (20, 263)
+
+
+def test_config_file_replaces_flags(tiny_release, tmp_path):
+    import json
+
+    from vimo.errors import InputFormatError
+
+    cfg = {"stage": "rvq", "release": str(tiny_release), "out": str(tmp_path / "run"), "preset": "tiny",
+           "progress": False, "max_steps": 2}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    r = CliRunner().invoke(_app(train), ["train", "rvq", "--config", str(tmp_path / "c.json"), "--max-steps", "3",
+                                         "--precision", "bf16"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "run/run.json").read_text())["config"]
+    assert saved["max_steps"] == 3 and saved["preset"] == "tiny" and saved["precision"] == "bf16"
+    assert saved["release"] == str(tiny_release)
+    (tmp_path / "bad.json").write_text(json.dumps({**cfg, "lr": 1}))
+    r = CliRunner().invoke(_app(train), ["train", "rvq", "--config", str(tmp_path / "bad.json")])
+    assert isinstance(r.exception, InputFormatError) and "lr" in str(r.exception)

@@ -6,6 +6,7 @@ Examples:
     vimo train res  --release vimo-1.0/ --out runs/res  --rvq runs/rvq --encoder tc-clip=zero_shot_k400_tc_clip.pth
     vimo train rvq  --release demo_out/release --out runs/tiny_rvq --preset tiny          # CPU-sized
     torchrun --nproc_per_node=2 -m vimo train mask --release vimo-1.0/ --out runs/mask --rvq runs/rvq
+    vimo train rvq --config runs/rvq/run.json --max-steps 100    # a config file replaces the flags
 Re-running the same command after a kill resumes from <out>/model/latest.tar.
 """
 from __future__ import annotations
@@ -20,8 +21,10 @@ console = Console(stderr=True)
 
 
 def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
-          release: Path = typer.Option(..., "--release", help="HERO-readable release folder"),
-          out: Path = typer.Option(..., "--out", "-o", help="run folder (resumed if it holds model/latest.tar)"),
+          release: Optional[Path] = typer.Option(None, "--release", help="HERO-readable release folder"),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (resumed if it holds model/latest.tar)"),
+          config: Optional[Path] = typer.Option(None, "--config", help="JSON of TrainConfig fields (e.g. a run.json); "
+                                                "flags given on the command line win"),
           preset: str = typer.Option("hero", help="hero (paper sizes) or tiny (CPU)"),
           rvq: Optional[Path] = typer.Option(None, "--rvq", help="RVQ run folder (mask / res stages)"),
           init_from: Optional[Path] = typer.Option(None, "--init-from", help="MoMask/HERO RVQ checkpoint to fine-tune"),
@@ -36,15 +39,31 @@ def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
           save_every: int = typer.Option(500, help="save latest.tar every N steps"),
           seed: Optional[int] = typer.Option(None, help="seed (default 3407)"),
           device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
+          precision: str = typer.Option("fp32", help="fp32 (official) or bf16 autocast"),
           progress: bool = typer.Option(True, help="show a progress bar")) -> None:
     """Train one stage of HERO (rvq, then mask and res)."""
-    from vimo.models.train import TrainConfig, main_from_env
+    import inspect
 
-    cfg = TrainConfig(stage=stage, release=release, out=out, preset=preset, rvq_dir=rvq, init_from=init_from,
-                      keep_codebooks=keep_codebooks, resample_each_epoch=resample_each_epoch,
-                      feat_bias_times=feat_bias_times, encoder=encoder, feature_cache=feature_cache, epochs=epochs,
-                      batch_size=batch_size, max_steps=max_steps, save_every=save_every, seed=seed, device=device,
-                      progress=progress)
+    from vimo.errors import InputFormatError
+    from vimo.models.train import config_from_file, main_from_env
+
+    given = dict(stage=stage, release=release, out=out, preset=preset, rvq_dir=rvq, init_from=init_from,
+                 keep_codebooks=keep_codebooks, resample_each_epoch=resample_each_epoch,
+                 feat_bias_times=feat_bias_times, encoder=encoder, feature_cache=feature_cache, epochs=epochs,
+                 batch_size=batch_size, max_steps=max_steps, save_every=save_every, seed=seed, device=device,
+                 precision=precision, progress=progress)
+    if config is None:
+        if release is None or out is None:
+            raise InputFormatError("--release and --out are required without --config",
+                                   fix="pass --release DIR --out DIR, or --config FILE")
+        from vimo.models.train import TrainConfig
+        cfg = TrainConfig(**given)
+    else:
+        names = {"rvq_dir": "rvq"}
+        defaults = {k: p.default.default for k, p in inspect.signature(train).parameters.items()
+                    if hasattr(p.default, "default")}
+        changed = {k: v for k, v in given.items() if k == "stage" or v != defaults.get(names.get(k, k))}
+        cfg = config_from_file(config, **changed)
     summary = main_from_env(cfg)
     last = summary["last"]
     state = "finished" if summary["finished"] else "stopped (re-run to resume)"
