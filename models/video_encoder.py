@@ -290,6 +290,14 @@ class VisionTower(nn.Module):
         return f"{self.name}-{mode}-w{self.cfg.width}-l{self.cfg.layers}-d{self.cfg.out_dim}-{self.weights_digest}"
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        size = self.cfg.image
+        if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, size, size):
+            raise InputFormatError(f"tower input has shape {tuple(frames.shape)}, expected (B, T, 3, {size}, {size})",
+                                   fix="preprocess frames with preprocess_frames")
+        seeds = frames.shape[1] * int((self.positional_embedding.shape[0] - 1) * self.cfg.seed_ratio)
+        if self.temporal_context and seeds < self.cfg.context_tokens:
+            raise InputFormatError(f"{frames.shape[1]} frames give {seeds} seed tokens, fewer than the "
+                                   f"{self.cfg.context_tokens} context tokens", fix="pass 16 frames, as HERO does")
         b, t = frames.shape[:2]
         x = self.conv1(frames.flatten(0, 1)).flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)

@@ -148,6 +148,10 @@ def test_temporal_context_mixes_frames_and_per_frame_clip_does_not():
         per_frame.load_state_dict(tc.state_dict())
         c, d = per_frame(frames), per_frame(other)
         assert torch.allclose(c[0, 0], d[0, 0]) and not torch.allclose(c[0, 9], d[0, 9])
+    with pytest.raises(InputFormatError, match="224"):
+        tc(torch.zeros(1, 16, 3, 112, 112))
+    with pytest.raises(InputFormatError, match="seed tokens"):
+        tc(torch.zeros(1, 1, 3, 224, 224))
 
 
 def test_bipartite_merge_conserves_mass():
