@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "motion": ("vimo.cli.motion", "app", "HumanML3D 263-d features: encode, decode, statistics.", None),
     "annotate": ("vimo.cli.annotate", "app",
                  "Label Studio rounds: server, rounds (create/push/pull/status/close), instructions.", "annotate"),
+    "train": ("vimo.cli.train", "train", "Train the reference HERO (rvq, mask or res) on a release.", "train"),
+    "generate": ("vimo.cli.generate", "generate", "Reaction motions for a video from HERO checkpoints.", "train"),
     "synth": ("vimo.cli.synth", "app", "Synthetic two-person interactions (the embedded default data).", None),
     "demo": ("vimo.cli.demo", "demo", "Run the mission end to end on synthetic data.", None),
 }
