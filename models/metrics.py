@@ -1,0 +1,382 @@
+"""Metrics of the HERO / T2M evaluation protocol, over evaluator embeddings (N, D) float.
+
+FID, Diversity, MultiModality (Guo et al. 2022, as HERO computes them), MPJPE for the RVQ-VAE reconstruction,
+and, from an evaluator with a video branch, video->reaction R-precision and matching score. Each metric is a
+stateful class (`update` / `compute` / `reset`, `higher_is_better`) with a functional twin; `Replications`
+collects 20 replications into mean ± 1.96·std/√n (population std, as the official code) with the raw values.
+
+Random pair sampling takes an explicit `numpy.random.Generator`, so a replication is reproducible from its seed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+from scipy import linalg
+
+from vimo.errors import VimoError
+
+#: official protocol constants (text-to-motion `final_evaluations.py`; HERO keeps them)
+REPLICATIONS = 20
+DIVERSITY_TIMES = 300
+MM_REPEATS = 30
+MM_TIMES = 10
+CI_Z = 1.96
+
+
+class MetricError(VimoError):
+    """Features a metric cannot use: wrong shape, NaN/inf, too few samples for the requested pairs."""
+
+
+def _features(x, name: str, ndim: int = 2) -> np.ndarray:
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    if arr.ndim != ndim:
+        raise MetricError(f"{name} have shape {arr.shape}, expected {ndim} dimensions",
+                          fix="pass evaluator embeddings, one row per motion")
+    if not np.isfinite(arr).all():
+        raise MetricError(f"{name} hold NaN or inf", fix="check the generated motions and the evaluator weights")
+    return arr
+
+
+# --- FID -------------------------------------------------------------------------------------------------
+
+
+def activation_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) -> mean (D,), covariance (D, D) (unbiased, rowvar=False, as the official code)."""
+    x = _features(features, "features")
+    if x.shape[0] < 2:
+        raise MetricError(f"FID needs at least 2 samples, got {x.shape[0]}", fix="evaluate more motions")
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    # scipy >= 1.18 removed the `disp` argument the official code passes (1.17 warns); without it sqrtm
+    # returns the root only, so finiteness is checked by the caller.
+    out = linalg.sqrtm(a)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """‖μ1−μ2‖² + tr Σ1 + tr Σ2 − 2 tr √(Σ1Σ2); on a non-finite root, eps·I is added to both covariances
+    (official fallback); a complex root with a diagonal imaginary part above 1e-3 raises MetricError."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
+        raise MetricError(f"statistics do not match: means {mu1.shape} / {mu2.shape}, covariances "
+                          f"{s1.shape} / {s2.shape}", fix="compute both from embeddings of the same evaluator")
+    for name, v in (("mean", mu1), ("mean", mu2), ("covariance", s1), ("covariance", s2)):
+        if not np.isfinite(v).all():
+            raise MetricError(f"FID {name} holds NaN or inf", fix="check the embeddings")
+    diff = mu1 - mu2
+    covmean = _sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * eps
+        covmean = _sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            worst = float(np.max(np.abs(np.diagonal(covmean).imag)))
+            raise MetricError(f"FID matrix square root has an imaginary component {worst:.3g}",
+                              fix="use more samples than embedding dimensions")
+        covmean = covmean.real
+    if not np.isfinite(covmean).all():
+        raise MetricError("FID matrix square root is not finite even with the eps offset",
+                          fix="use more samples or check the embeddings")
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def fid(real, generated) -> float:
+    """FID between (N, D) real and (M, D) generated embeddings."""
+    return frechet_distance(*activation_statistics(real), *activation_statistics(generated))
+
+
+# --- Diversity / MultiModality -----------------------------------------------------------------------------
+
+
+def diversity_times(n_samples: int, rule: str = "hero") -> int:
+    """Pairs drawn by Diversity for `n_samples` motions: `hero` 300 if N > 300 else 13; `momask` 300 / 100;
+    `t2m` always 300 (the official code raises when N is smaller than the count)."""
+    small = {"hero": 13, "momask": 100, "t2m": DIVERSITY_TIMES}
+    if rule not in small:
+        raise MetricError(f"unknown diversity rule '{rule}'", fix=f"use one of: {', '.join(small)}")
+    return DIVERSITY_TIMES if n_samples > DIVERSITY_TIMES else small[rule]
+
+
+def diversity(features, times: int = DIVERSITY_TIMES, rng: np.random.Generator | None = None) -> float:
+    """Mean L2 distance between rows of two independent draws of `times` indices without replacement."""
+    x = _features(features, "features")
+    n = x.shape[0]
+    if times > n or times < 1:
+        raise MetricError(f"Diversity draws {times} pairs without replacement from {n} samples",
+                          fix="evaluate more motions or lower the number of pairs")
+    rng = rng if rng is not None else np.random.default_rng()
+    first = rng.choice(n, times, replace=False)
+    second = rng.choice(n, times, replace=False)
+    return float(np.linalg.norm(x[first] - x[second], axis=1).mean())
+
+
+def multimodality(features, times: int = MM_TIMES, rng: np.random.Generator | None = None) -> float:
+    """(n videos, r generations, D) -> mean L2 over n×times pairs; the two index draws (without replacement
+    among r) are shared by all videos, as the official code."""
+    x = _features(features, "multimodality features", ndim=3)
+    r = x.shape[1]
+    if times > r or times < 1:
+        raise MetricError(f"MultiModality draws {times} pairs from {r} generations per video",
+                          fix=f"generate at least {times} motions per video")
+    rng = rng if rng is not None else np.random.default_rng()
+    first = rng.choice(r, times, replace=False)
+    second = rng.choice(r, times, replace=False)
+    return float(np.linalg.norm(x[:, first] - x[:, second], axis=2).mean())
+
+
+# --- MPJPE -------------------------------------------------------------------------------------------------
+
+
+def mpjpe_per_frame(predicted, target) -> np.ndarray:
+    """(T, J, 3) joints, metres -> (T,) mean joint error per frame after aligning each frame's root (joint 0)."""
+    p, t = _features(predicted, "predicted joints", 3), _features(target, "target joints", 3)
+    if p.shape != t.shape:
+        raise MetricError(f"joints have shapes {p.shape} and {t.shape}", fix="compare motions of the same length")
+    p = p - p[:, :1]
+    t = t - t[:, :1]
+    return np.linalg.norm(p - t, axis=-1).mean(-1)
+
+
+def mpjpe(predicted: Iterable, target: Iterable) -> float:
+    """Root-aligned MPJPE in metres over all frames of paired motions (list of (T_i, J, 3) each)."""
+    metric = MPJPE()
+    for p, t in zip(predicted, target, strict=True):
+        metric.update(p, t)
+    return metric.compute()
+
+
+# --- retrieval -----------------------------------------------------------------------------------------------
+
+
+def euclidean_distance_matrix(a, b) -> np.ndarray:
+    """(N, D), (M, D) -> (N, M) L2 distances."""
+    a, b = _features(a, "embeddings"), _features(b, "embeddings")
+    d2 = (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None]
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def retrieval_counts(query, target, top_k: int = 3) -> tuple[np.ndarray, float, int]:
+    """One batch of matched rows: (hits at ranks 1..top_k cumulated, summed matched distance, rows).
+
+    Row i of `query` (a video) matches row i of `target` (its reaction); the official protocol ranks
+    within batches of 32."""
+    dist = euclidean_distance_matrix(query, target)
+    if dist.shape[0] != dist.shape[1]:
+        raise MetricError(f"retrieval needs matched rows, got {dist.shape[0]} queries and {dist.shape[1]} targets",
+                          fix="pass one target per query")
+    # rank of the matched target among all targets of the batch (ties go to the matched one, as a stable sort)
+    diag = np.diagonal(dist)[:, None]
+    ranks = (dist < diag).sum(1)
+    hits = np.array([(ranks < k).sum() for k in range(1, top_k + 1)], dtype=np.int64)
+    return hits, float(np.trace(dist)), dist.shape[0]
+
+
+def r_precision(query, target, *, batch_size: int = 32, top_k: int = 3) -> tuple[np.ndarray, float]:
+    """(R-precision at top 1..top_k, matching score) of (N, D) matched embeddings, ranked in batches."""
+    metric = RetrievalPrecision(top_k=top_k)
+    q, t = _features(query, "query embeddings"), _features(target, "target embeddings")
+    for s in range(0, q.shape[0], batch_size):
+        metric.update(q[s:s + batch_size], t[s:s + batch_size])
+    out = metric.compute()
+    return out["r_precision"], out["matching_score"]
+
+
+# --- stateful metrics --------------------------------------------------------------------------------------
+
+
+class Metric:
+    """Accumulates batches (`update`), computes a value (`compute`), starts over (`reset`).
+    `higher_is_better`: True, False, or None where closer to the real data is better (Diversity)."""
+
+    higher_is_better: bool | None = None
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def update(self, *args, **kwargs) -> None:
+        raise NotImplementedError
+
+    def compute(self):
+        raise NotImplementedError
+
+
+class _Rows(Metric):
+    def reset(self) -> None:
+        self._rows: list[np.ndarray] = []
+
+    def _stack(self, what: str) -> np.ndarray:
+        if not self._rows:
+            raise MetricError(f"{type(self).__name__} has no {what}", fix="call update() before compute()")
+        return np.concatenate(self._rows, 0)
+
+
+class FID(_Rows):
+    """FID of generated embeddings against real ones; the real statistics may be given once and cached
+    (`real_statistics`), so replications only add generated rows."""
+
+    higher_is_better = False
+
+    def __init__(self, real_statistics: tuple[np.ndarray, np.ndarray] | None = None):
+        self.real_statistics = real_statistics
+        super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self._real: list[np.ndarray] = []
+
+    def update(self, features, real: bool = False) -> None:
+        (self._real if real else self._rows).append(_features(features, "features"))
+
+    def compute(self) -> float:
+        if self.real_statistics is None:
+            if not self._real:
+                raise MetricError("FID has no real embeddings", fix="update(real_features, real=True) first")
+            self.real_statistics = activation_statistics(np.concatenate(self._real, 0))
+        return frechet_distance(*self.real_statistics, *activation_statistics(self._stack("generated embeddings")))
+
+
+class Diversity(_Rows):
+    """Diversity of the accumulated embeddings (closer to the real motions' value is better)."""
+
+    higher_is_better = None
+
+    def __init__(self, times: int | None = None, rule: str = "hero", seed: int | None = None):
+        self.times, self.rule, self.seed = times, rule, seed
+        super().__init__()
+
+    def update(self, features) -> None:
+        self._rows.append(_features(features, "features"))
+
+    def compute(self, rng: np.random.Generator | None = None) -> float:
+        x = self._stack("embeddings")
+        times = self.times if self.times is not None else diversity_times(x.shape[0], self.rule)
+        return diversity(x, times, rng if rng is not None else np.random.default_rng(self.seed))
+
+
+class MultiModality(_Rows):
+    """MultiModality of (n, r, D) embeddings: r generations for each of n videos."""
+
+    higher_is_better = True
+
+    def __init__(self, times: int = MM_TIMES, seed: int | None = None):
+        self.times, self.seed = times, seed
+        super().__init__()
+
+    def update(self, features) -> None:
+        self._rows.append(_features(features, "multimodality features", ndim=3))
+
+    def compute(self, rng: np.random.Generator | None = None) -> float:
+        return multimodality(self._stack("embeddings"), self.times,
+                             rng if rng is not None else np.random.default_rng(self.seed))
+
+
+class MPJPE(Metric):
+    """Root-aligned mean per-joint position error (metres) over all frames of all updated motions."""
+
+    higher_is_better = False
+
+    def reset(self) -> None:
+        self.total, self.frames = 0.0, 0
+
+    def update(self, predicted, target) -> None:
+        """One motion: (T, J, 3) predicted and target joints."""
+        per_frame = mpjpe_per_frame(predicted, target)
+        self.total += float(per_frame.sum())
+        self.frames += per_frame.shape[0]
+
+    def compute(self) -> float:
+        if not self.frames:
+            raise MetricError("MPJPE has no frames", fix="call update() before compute()")
+        return self.total / self.frames
+
+
+class RetrievalPrecision(Metric):
+    """Video->reaction R-precision at top 1..k and matching score, accumulated batch by batch."""
+
+    higher_is_better = True
+
+    def __init__(self, top_k: int = 3):
+        self.top_k = top_k
+        super().__init__()
+
+    def reset(self) -> None:
+        self.hits = np.zeros(self.top_k, np.int64)
+        self.distance, self.rows = 0.0, 0
+
+    def update(self, query, target) -> None:
+        """One batch of matched (B, D) video and motion embeddings."""
+        hits, dist, rows = retrieval_counts(query, target, self.top_k)
+        self.hits += hits
+        self.distance += dist
+        self.rows += rows
+
+    def compute(self) -> dict[str, np.ndarray | float]:
+        if not self.rows:
+            raise MetricError("R-precision has no rows", fix="call update() before compute()")
+        return {"r_precision": self.hits / self.rows, "matching_score": self.distance / self.rows}
+
+
+# --- replications ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Replicated:
+    """A metric over replications: mean, 95 % half-width 1.96·std/√n (population std), raw values."""
+
+    values: list[float]
+    mean: float = field(init=False)
+    ci: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.values, np.float64)
+        if v.size == 0 or not np.isfinite(v).all():
+            raise MetricError(f"replicated values are empty or not finite: {self.values[:5]}",
+                              fix="check the metric of every replication")
+        self.values = [float(x) for x in v]
+        self.mean = float(v.mean())
+        self.ci = float(CI_Z * v.std() / math.sqrt(v.size))
+
+    def as_dict(self) -> dict[str, float | list[float]]:
+        return {"mean": self.mean, "ci95": self.ci, "n": len(self.values), "values": self.values}
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.ci:.3f}"
+
+
+class Replications:
+    """Collects one dict of metric values per replication; `compute()` -> name -> Replicated."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._runs: list[Mapping[str, float]] = []
+
+    def update(self, values: Mapping[str, float]) -> None:
+        if self._runs and set(values) != set(self._runs[0]):
+            raise MetricError(f"replication {len(self._runs)} reports {sorted(values)}, the first reported "
+                              f"{sorted(self._runs[0])}", fix="report the same metrics in every replication")
+        self._runs.append(dict(values))
+
+    def compute(self) -> dict[str, Replicated]:
+        if not self._runs:
+            raise MetricError("no replication recorded", fix="call update() once per replication")
+        return {k: Replicated([run[k] for run in self._runs]) for k in self._runs[0]}
+
+
+def replicate(run_once: Callable[[int], Mapping[str, float]], replications: int = REPLICATIONS
+              ) -> dict[str, Replicated]:
+    """Call `run_once(i)` for i = 0..replications-1 (each returns metric name -> value) and summarise."""
+    reps = Replications()
+    for i in range(replications):
+        reps.update(run_once(i))
+    return reps.compute()
