@@ -1,0 +1,517 @@
+"""Source sequences -> workspace clips: preflight, idempotent units of work, quarantine, summary.
+
+    from vimo.pipelines.convert import ConvertOptions, convert
+    from vimo.pipelines.sources import get_source
+    source = get_source("interx")("/data/Inter-X_Dataset", get_source("interx").config_class(body_models=...))
+    summary = convert(source, ConvertOptions(workspace="ws", workers=2))
+
+One unit of work = one source sequence (`ClipRef`). It loads the sequence (20 fps, metres, Y up),
+cuts clips of min_frames-max_frames rows (canonical.equal_windows over each eligible span), puts
+both persons in the reactor's canonical frame, encodes 263-d features for both, computes the QA
+figures, and writes every clip as one folder, atomically (built in a temporary folder, then
+renamed into place):
+
+    <ws>/clips/<clip_id>/features_reactor.npy  (T-1, 263) float32
+                         features_actor.npy    (T-1, 263) float32   (two-person sources)
+                         joints_reactor.npy    (T, 22, 3) float32, metres, Y up, reactor's canonical frame
+                         joints_actor.npy      (T, 22, 3) float32, same frame
+                         meta.json             provenance, labels, QA, file checksums, format version
+    <ws>/convert/<source>/items/<key>.json     what the unit produced (clip ids) and with which config
+    <ws>/quarantine/<source>/<key>.json        why a unit failed (one line naming the file)
+
+A re-run skips every unit whose record matches the config and whose clips validate
+(`validate_clip`), and redoes the rest; the outputs are byte-identical (nothing in them depends on
+time or order). A failing unit writes no clip.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vimo.atomic import write_json
+from vimo.errors import FormatVersionError, InputFormatError, VimoError
+from vimo.motion import joints_to_features_batch
+from vimo.pipelines import canonical
+from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
+
+CLIP_FORMAT = "vimo-clip"
+CLIP_FORMAT_VERSION = 1
+MIN_FRAMES = 40
+MAX_FRAMES = 200
+#: a QA figure beyond its limit adds a flag to the clip (it is still written)
+QA_LIMITS = {"recovery_max_m": 1e-3, "foot_skate_mps": 0.5, "bone_cv_max": 0.02}
+CLIP_FILES = ("features_reactor", "features_actor", "joints_reactor", "joints_actor")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class PreflightError(VimoError):
+    """The input layout, body models or disk are not ready; `problems` lists every one."""
+
+    def __init__(self, problems: list[str], *, path: str | Path | None, expected_tree: str):
+        self.problems = problems
+        self.expected_tree = expected_tree
+        super().__init__(f"{len(problems)} problem(s) before conversion: " + "; ".join(problems), path=path,
+                         fix="provide the missing pieces (expected layout in `vimo convert <source> --help`)")
+
+
+@dataclass
+class ConvertOptions:
+    """How a conversion runs. Each field is also a `vimo convert` flag."""
+
+    workspace: Path
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    max_failures: int | None = None
+    min_frames: int = MIN_FRAMES
+    max_frames: int = MAX_FRAMES
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        self.workspace = Path(self.workspace).expanduser()
+        if not 2 <= self.min_frames <= self.max_frames:
+            raise VimoError(f"need 2 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}",
+                            fix="pass e.g. --min-frames 40 --max-frames 200")
+
+
+@dataclass(frozen=True)
+class ItemJob:
+    """Everything a worker needs for one unit of work (picklable)."""
+
+    source: str
+    root: str
+    config: tuple[tuple[str, Any], ...]
+    ref: ClipRef
+    workspace: str
+    min_frames: int
+    max_frames: int
+    fingerprint: str
+
+
+@dataclass
+class ItemResult:
+    key: str
+    status: str  # converted | skipped | empty | quarantined
+    clips: list[str] = field(default_factory=list)
+    frames: int = 0
+    seconds: float = 0.0
+    reason: str | None = None
+    metas: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ConvertSummary:
+    source: str
+    items: int = 0
+    converted: int = 0
+    skipped: int = 0
+    empty: int = 0
+    quarantined: int = 0
+    clips: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    quarantine: list[tuple[str, str]] = field(default_factory=list)
+    max_failures: int | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        return self.max_failures is not None and self.quarantined > self.max_failures
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["over_budget"] = self.over_budget
+        return d
+
+
+# ----------------------------------------------------------------------------- clips (pure)
+
+@dataclass
+class ClipData:
+    clip_id: str
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+
+def clip_id(source: str, ref: ClipRef, motion: TwoPersonMotion, start: int, stop: int) -> str:
+    parts = [source, ref.key] + ([motion.direction] if motion.direction else []) + [f"{start:05d}-{stop:05d}"]
+    return _SAFE.sub("_", "-".join(parts))
+
+
+def build_clips(source: str, ref: ClipRef, motions: list[TwoPersonMotion], *, min_frames: int = MIN_FRAMES,
+                max_frames: int = MAX_FRAMES) -> list[ClipData]:
+    """Cut, canonicalise, encode and QA every clip of one sequence's motions (no I/O)."""
+    pending: list[tuple[str, TwoPersonMotion, int, int, canonical.CanonicalFrame, np.ndarray, np.ndarray | None]] = []
+    for m in motions:
+        spans = m.segments if m.segments is not None else [(0, len(m.reactor))]
+        for a, b in spans:
+            for s, e in canonical.equal_windows(a, b, max_frames, min_frames):
+                reactor = m.reactor[s:e].astype(np.float64)
+                frame = canonical.reactor_frame(reactor)
+                r = canonical.to_frame(reactor, frame)
+                act = None if m.actor is None else canonical.to_frame(m.actor[s:e], frame)
+                pending.append((clip_id(source, ref, m, s, e), m, s, e, frame, r, act))
+    if not pending:
+        return []
+    tracks = []
+    names = []
+    for cid, m, s, e, frame, r, act in pending:
+        tracks.append(r)
+        names.append(f"{cid} (reactor)")
+        if act is not None:
+            tracks.append(act)
+            names.append(f"{cid} (actor)")
+    feats = iter(joints_to_features_batch(tracks, names=names))
+    clips = []
+    for cid, m, s, e, frame, r, act in pending:
+        arrays = {"joints_reactor": r, "features_reactor": next(feats)}
+        if act is not None:
+            arrays["joints_actor"] = act
+            arrays["features_actor"] = next(feats)
+        qa: dict[str, Any] = {"reactor": canonical.person_qa(r, arrays["features_reactor"], m.fps)}
+        if act is not None:
+            qa["actor"] = canonical.person_qa(act, arrays["features_actor"], m.fps)
+        flags = list(m.qa_flags)
+        for who in ("reactor", "actor"):
+            for k, limit in QA_LIMITS.items():
+                if who in qa and qa[who][k] > limit:
+                    flags.append(f"{who}_{k}_high")
+        if abs(m.fps - canonical_fps()) > 1e-6:
+            flags.append("fps_not_20")
+        qa["flags"] = flags
+        sf = np.asarray(m.source_frames[s:e])
+        meta = {
+            "format": CLIP_FORMAT, "format_version": CLIP_FORMAT_VERSION, "clip_id": cid,
+            "source": source, "sequence_id": ref.sequence_id, "unit": ref.key, "fps": m.fps, "n_frames": e - s,
+            "rows": [s, e], "source_frames": {"first": _num(sf[0]), "last": _num(sf[-1]), "count": int(len(sf))},
+            "persons": m.persons, "provenance": m.provenance, "labels": m.labels,
+            "canonical_frame": frame.as_dict(), "qa": qa,
+        }
+        clips.append(ClipData(clip_id=cid, arrays=arrays, meta=meta))
+    return clips
+
+
+def canonical_fps() -> float:
+    return 20.0
+
+
+def _num(v: Any) -> int | float:
+    f = float(v)
+    return int(f) if f.is_integer() else round(f, 6)
+
+
+# ----------------------------------------------------------------------------- clip folders (I/O)
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def clips_dir(workspace: str | Path) -> Path:
+    return Path(workspace) / "clips"
+
+
+def write_clip(workspace: str | Path, clip: ClipData) -> Path:
+    """Write one clip folder atomically (temporary folder, fsync, rename); replaces an old one."""
+    root = clips_dir(workspace)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / clip.clip_id
+    tmp = root / f".tmp-{clip.clip_id}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    files = {}
+    for name in CLIP_FILES:
+        if name not in clip.arrays:
+            continue
+        data = _npy_bytes(clip.arrays[name])
+        (tmp / f"{name}.npy").write_bytes(data)
+        files[name] = {"path": f"{name}.npy", "shape": list(clip.arrays[name].shape),
+                       "sha256": hashlib.sha256(data).hexdigest()}
+    meta = dict(clip.meta, files=files)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
+    for p in tmp.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+    if final.exists():
+        trash = root / f".old-{clip.clip_id}-{os.getpid()}"
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def validate_clip(clip_dir: str | Path) -> dict:
+    """Check one clip folder (format version, every file present with its shape and checksum).
+    Returns its meta; raises InputFormatError / FormatVersionError naming the file."""
+    d = Path(clip_dir)
+    meta_path = d / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise InputFormatError("clip has no meta.json", path=meta_path, fix="re-run vimo convert") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"is not valid JSON ({exc})", path=meta_path, fix="re-run vimo convert") from None
+    if meta.get("format") != CLIP_FORMAT:
+        raise InputFormatError("is not a vimo clip meta.json", path=meta_path, fix="re-run vimo convert")
+    if meta.get("format_version") != CLIP_FORMAT_VERSION:
+        raise FormatVersionError(f"clip format version {meta.get('format_version')}, this vimo reads "
+                                 f"{CLIP_FORMAT_VERSION}", path=meta_path,
+                                 fix="re-run `vimo convert <source> SRC --workspace WS` to rewrite the clips")
+    n = int(meta["n_frames"])
+    if "features_reactor" not in meta.get("files", {}) or "joints_reactor" not in meta.get("files", {}):
+        raise InputFormatError("lists no reactor files", path=meta_path, fix="re-run vimo convert")
+    for name, info in meta["files"].items():
+        p = d / info["path"]
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise InputFormatError("clip file is missing", path=p, fix="re-run vimo convert") from None
+        if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise InputFormatError("checksum differs from meta.json (changed or truncated)", path=p,
+                                   fix="re-run vimo convert")
+        want = [n - 1, 263] if name.startswith("features") else [n, 22, 3]
+        if info["shape"] != want:
+            raise InputFormatError(f"shape {info['shape']}, expected {want}", path=p, fix="re-run vimo convert")
+    return meta
+
+
+def list_clips(workspace: str | Path) -> list[dict]:
+    """Every valid clip of a workspace: id, source, provenance, labels, QA and absolute file paths;
+    invalid folders are listed with `error`."""
+    out = []
+    root = clips_dir(workspace)
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        try:
+            meta = validate_clip(d)
+        except VimoError as exc:
+            out.append({"clip_id": d.name, "error": exc.one_line()})
+            continue
+        meta = dict(meta)
+        meta["paths"] = {k: str((d / v["path"]).resolve()) for k, v in meta.pop("files").items()}
+        out.append(meta)
+    return out
+
+
+# ----------------------------------------------------------------------------- catalog adapter
+
+def record_in_catalog(workspace: Path, source: str, result: ItemResult) -> None:
+    """Register one unit's outcome in the workspace catalog (clips or quarantine entry).
+
+    The clip folders, item records and quarantine records on disk are the source of truth; the
+    SQLite catalog (vimo/workspace.py) is not in the tree yet, so this is the single place that
+    will call it once it lands.
+    """
+    return None
+
+
+# ----------------------------------------------------------------------------- units of work
+
+_SOURCE_CACHE: dict[tuple, Source] = {}
+
+
+def _source_for(job: ItemJob) -> Source:
+    key = (job.source, job.root, job.config)
+    if key not in _SOURCE_CACHE:
+        cls = get_source(job.source)
+        cfg = dict(job.config)
+        if cfg.get("body_models") is not None:
+            cfg["body_models"] = Path(cfg["body_models"])
+        _SOURCE_CACHE[key] = cls(job.root, cls.config_class(**cfg))
+    return _SOURCE_CACHE[key]
+
+
+def item_record_path(workspace: str | Path, source: str, key: str) -> Path:
+    return Path(workspace) / "convert" / source / "items" / f"{_SAFE.sub('_', key)}.json"
+
+
+def quarantine_path(workspace: str | Path, source: str, key: str) -> Path:
+    return Path(workspace) / "quarantine" / source / f"{_SAFE.sub('_', key)}.json"
+
+
+def _done(job: ItemJob) -> list[str] | None:
+    """The clip ids of a finished unit whose record matches and whose clips all validate, else None."""
+    rec = item_record_path(job.workspace, job.source, job.ref.key)
+    try:
+        record = json.loads(rec.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if record.get("fingerprint") != job.fingerprint or record.get("status") not in ("converted", "empty"):
+        return None
+    try:
+        for cid in record["clips"]:
+            validate_clip(clips_dir(job.workspace) / cid)
+    except (VimoError, KeyError, ValueError):
+        return None
+    return list(record["clips"])
+
+
+def convert_item(job: ItemJob) -> ItemResult:
+    """One unit of work (runs in a worker). Never raises for bad input: it is quarantined."""
+    t0 = time.perf_counter()
+    done = _done(job)
+    if done is not None:
+        return ItemResult(key=job.ref.key, status="skipped", clips=done, seconds=time.perf_counter() - t0)
+    ws = Path(job.workspace)
+    rec_path = item_record_path(ws, job.source, job.ref.key)
+    q_path = quarantine_path(ws, job.source, job.ref.key)
+    written: list[Path] = []
+    try:
+        source = _source_for(job)
+        motions = source.load(job.ref)
+        clips = build_clips(job.source, job.ref, motions, min_frames=job.min_frames, max_frames=job.max_frames)
+        previous = _previous_clips(rec_path)
+        for clip in clips:
+            written.append(write_clip(ws, clip))
+        ids = [c.clip_id for c in clips]
+        for stale in sorted(set(previous) - set(ids)):
+            shutil.rmtree(clips_dir(ws) / stale, ignore_errors=True)
+        status = "converted" if clips else "empty"
+        reason = None if clips else _empty_reason(job, motions)
+        write_json(rec_path, {"unit": job.ref.key, "sequence_id": job.ref.sequence_id, "status": status,
+                              "clips": ids, "reason": reason, "fingerprint": job.fingerprint})
+        if q_path.exists():
+            q_path.unlink()
+        frames = sum(c.meta["n_frames"] for c in clips)
+        return ItemResult(key=job.ref.key, status=status, clips=ids, frames=frames, reason=reason,
+                          seconds=time.perf_counter() - t0, metas=[c.meta for c in clips])
+    except Exception as exc:  # noqa: BLE001  (a bad item must not stop the run)
+        for d in written:
+            shutil.rmtree(d, ignore_errors=True)
+        if isinstance(exc, VimoError):
+            reason = exc.one_line()
+        else:
+            where = job.ref.paths[0] if job.ref.paths else job.ref.sequence_id
+            reason = f"{Path(job.root) / where}: unexpected {type(exc).__name__}: {exc}"
+        for p in _previous_clips(rec_path):
+            shutil.rmtree(clips_dir(ws) / p, ignore_errors=True)
+        if rec_path.exists():
+            rec_path.unlink()
+        write_json(q_path, {"unit": job.ref.key, "sequence_id": job.ref.sequence_id, "reason": reason,
+                            "error": type(exc).__name__,
+                            "traceback": None if isinstance(exc, VimoError) else traceback.format_exc(limit=5)})
+        return ItemResult(key=job.ref.key, status="quarantined", reason=reason, seconds=time.perf_counter() - t0)
+
+
+def _previous_clips(rec_path: Path) -> list[str]:
+    try:
+        return list(json.loads(rec_path.read_text()).get("clips", []))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return []
+
+
+def _empty_reason(job: ItemJob, motions: list[TwoPersonMotion]) -> str:
+    if not motions:
+        return f"{job.ref.sequence_id}: no motion (no qualifying pair or not a motion file)"
+    longest = max((b - a for m in motions for a, b in (m.segments or [(0, len(m.reactor))])), default=0)
+    return (f"{job.ref.sequence_id}: longest eligible span is {longest} frames, clips need >= {job.min_frames}")
+
+
+# ----------------------------------------------------------------------------- the run
+
+def fingerprint(source: Source, options: ConvertOptions) -> str:
+    """What the outputs depend on: source name and config, clip bounds, clip format version."""
+    blob = json.dumps({"source": source.name, "config": {k: v for k, v in source.config_dict().items()},
+                       "min": options.min_frames, "max": options.max_frames, "format": CLIP_FORMAT_VERSION},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def preflight(source: Source, options: ConvertOptions) -> list[ClipRef]:
+    """Check the whole input layout, the body models and the disk before any work; returns the
+    units of work. PreflightError lists every problem at once."""
+    problems = list(source.preflight())
+    refs: list[ClipRef] = []
+    if not problems:
+        try:
+            refs = source.discover()
+        except (OSError, VimoError) as exc:
+            problems.append(exc.one_line() if isinstance(exc, VimoError) else f"{source.root}: {exc}")
+        if not problems and not refs:
+            problems.append(f"{source.root}: no sequence to convert")
+    ws = options.workspace
+    if ws.exists() and not ws.is_dir():
+        problems.append(f"{ws}: the workspace exists and is not a folder")
+    else:
+        probe = ws
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not os.access(probe, os.W_OK):
+            problems.append(f"{probe}: not writable")
+        if options.limit is not None:
+            refs = refs[: options.limit]
+        disk = check_disk(ws, source.estimate_bytes(refs))
+        if disk:
+            problems.append(disk)
+    if problems:
+        raise PreflightError(problems, path=source.root, expected_tree=source.expected_tree)
+    return refs
+
+
+def make_jobs(source: Source, options: ConvertOptions, refs: list[ClipRef]) -> list[ItemJob]:
+    fp = fingerprint(source, options)
+    cfg = tuple(sorted(source.config_dict().items()))
+    return [ItemJob(source=source.name, root=str(source.root), config=cfg, ref=r, workspace=str(options.workspace),
+                    min_frames=options.min_frames, max_frames=options.max_frames, fingerprint=fp) for r in refs]
+
+
+def convert(source: Source, options: ConvertOptions,
+            progress: Callable[[ItemResult, int, int], None] | None = None) -> ConvertSummary:
+    """Preflight, then every unit of work through the chosen executor; returns the summary.
+    `progress(result, done, total)` is called in this process after each unit."""
+    from vimo.pipelines.executors import make_executor
+
+    t0 = time.perf_counter()
+    refs = preflight(source, options)
+    jobs = make_jobs(source, options, refs)
+    summary = ConvertSummary(source=source.name, items=len(jobs), max_failures=options.max_failures)
+    executor = make_executor(options.executor, options.workers, options.ray_address)
+    try:
+        for i, result in enumerate(executor.map(convert_item, jobs), 1):
+            setattr(summary, result.status, getattr(summary, result.status) + 1)
+            if result.status in ("converted", "skipped"):
+                summary.clips += len(result.clips)
+            summary.frames += result.frames
+            if result.status == "quarantined":
+                summary.quarantine.append((result.key, result.reason or ""))
+            record_in_catalog(options.workspace, source.name, result)
+            if progress is not None:
+                progress(result, i, len(jobs))
+    finally:
+        executor.close()
+    summary.quarantine.sort()
+    summary.seconds = time.perf_counter() - t0
+    write_json(options.workspace / "convert" / source.name / "last_run.json", summary.as_dict())
+    return summary
+
+
+def registered_sources() -> dict[str, type[Source]]:
+    import vimo.pipelines.sources  # noqa: F401
+
+    return dict(SOURCES)

@@ -1,0 +1,115 @@
+"""Where units of work run: this process, a local process pool (default), or a Ray cluster.
+
+Every executor has one method, `map(fn, jobs)`, yielding fn(job) for every job in completion
+order. `fn` must be a module-level function and jobs picklable; results are plain data.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from vimo.errors import VimoError
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Runs every job in this process, in order (workers = 1; also what tests step through)."""
+
+    workers = 1
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        for job in jobs:
+            yield fn(job)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalExecutor:
+    """A pool of `workers` processes; at most 2 x workers jobs are in flight, so a long job list is
+    never pickled all at once. Workers are forked where the OS can (no re-import of the caller's
+    main module, warm imports), else spawned."""
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise VimoError(f"--workers must be >= 1, got {workers}", fix="pass e.g. --workers 2")
+        self.workers = workers
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        it = iter(jobs)
+        pending = set()
+        for job in it:
+            pending.add(self._pool.submit(fn, job))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(self._pool.submit(fn, nxt))
+                yield fut.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks. Connects to `address` (or RAY_ADDRESS); with neither, starts a local
+    instance with `workers` CPUs. A Ray instance that is already initialised is reused as is."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        from vimo.extras import require
+
+        self.ray = require("ray", "ray")
+        self.workers = workers
+        self._started = False
+        if not self.ray.is_initialized():
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address is None and workers:
+                kwargs["num_cpus"] = workers
+            self.ray.init(address=address, **kwargs)
+            self._started = True
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        ray = self.ray
+        remote = ray.remote(num_cpus=1)(fn)
+        limit = 2 * int(ray.available_resources().get("CPU", 1) or 1) + 2
+        it = iter(jobs)
+        pending = []
+        for job in it:
+            pending.append(remote.remote(job))
+            if len(pending) >= limit:
+                break
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(remote.remote(nxt))
+            yield ray.get(done[0])
+
+    def close(self) -> None:
+        if self._started:
+            self.ray.shutdown()
+
+
+def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:
+    """'local' with workers = 1 runs inline; 'local' with more uses a process pool; 'ray' uses Ray."""
+    if kind == "local":
+        return InlineExecutor() if workers == 1 else LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, ray_address)
+    raise VimoError(f"unknown executor {kind!r}", fix=f"use one of: {', '.join(EXECUTORS)}")

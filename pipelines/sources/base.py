@@ -1,0 +1,252 @@
+"""The abstract motion source, its registry, and the types every source hands to the converter.
+
+A source module states its conventions as data at the top (fps, up axis, joint order, body model,
+actor/reactor rule, licence), subclasses `Source` and registers itself with `@register_source`.
+`vimo convert <name>` is generated from `SOURCES`:
+
+    discover() -> list[ClipRef]            one unit of work per sequence, cheap (no file contents read)
+    load(ref)  -> list[TwoPersonMotion]    20 fps, metres, Y up; one per (reactor, actor) direction
+    preflight() -> list[str]               everything missing, before any work
+
+Files inside the source root are read through `inside_root` (symlinks may not escape the root)
+and pickled files through an allow-list unpickler (numpy arrays, numbers, strings, containers).
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import shutil
+import zipfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vimo.errors import InputFormatError, VimoError, require_inside
+
+#: name -> Source subclass, filled by @register_source
+SOURCES: dict[str, type["Source"]] = {}
+
+
+def register_source(name: str):
+    """Class decorator: make a Source subclass available as `vimo convert <name>`."""
+
+    def deco(cls: type[Source]) -> type[Source]:
+        if name in SOURCES and SOURCES[name] is not cls:
+            raise ValueError(f"source {name!r} registered twice")
+        cls.name = name
+        SOURCES[name] = cls
+        return cls
+
+    return deco
+
+
+def get_source(name: str) -> type["Source"]:
+    """The registered source class called `name` (importing the built-in source modules first)."""
+    import vimo.pipelines.sources  # noqa: F401  (registers the built-in sources)
+
+    if name not in SOURCES:
+        raise VimoError(f"unknown source {name!r}", fix=f"use one of: {', '.join(sorted(SOURCES))}")
+    return SOURCES[name]
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """One unit of work: a source sequence. `key` is unique within the source and safe as a file name;
+    `paths` are relative to the source root."""
+
+    key: str
+    sequence_id: str
+    paths: tuple[str, ...]
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.extra).get(name, default)
+
+
+@dataclass
+class TwoPersonMotion:
+    """A reactor (and usually an actor) in one shared world frame at `fps`.
+
+    reactor, actor: (T, 22, 3) float32, metres, Y up, SMPL joint order; actor is None for
+    single-person motion libraries (AMASS, raw joints). source_frames: (T,) the source frame
+    number of every row. segments: [start, stop) row spans eligible for clips (None: all rows).
+    persons: {"reactor": name, "actor": name}; provenance and labels are JSON-ready dicts.
+    """
+
+    reactor: np.ndarray
+    actor: np.ndarray | None
+    fps: float
+    source_frames: np.ndarray
+    direction: str
+    persons: dict[str, str]
+    provenance: dict[str, Any]
+    labels: dict[str, Any]
+    qa_flags: list[str] = field(default_factory=list)
+    segments: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class SourceConfig:
+    """Options shared by every source. Each field's help text is in its metadata (the CLI flag help)."""
+
+    body_models: Path | None = field(default=None, metadata={
+        "help": "folder of SMPL-family model files laid out as smplx expects (DIR/smplx/SMPLX_MALE.npz)"})
+
+
+class Source(ABC):
+    """One dataset layout. Subclasses set the class constants and implement the four methods."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[SourceConfig]] = SourceConfig
+    #: one line for `vimo convert --help`
+    summary: ClassVar[str] = ""
+    licence: ClassVar[str] = ""
+    #: the folder tree preflight prints when something is missing
+    expected_tree: ClassVar[str] = ""
+    needs_body_models: ClassVar[bool] = False
+
+    def __init__(self, root: str | Path, config: SourceConfig | None = None):
+        self.root = Path(root).expanduser()
+        self.config = config if config is not None else self.config_class()
+
+    # -- what a subclass implements
+    @abstractmethod
+    def preflight(self) -> list[str]:
+        """Everything missing or wrong in the layout and the model files, one line each (empty: ok)."""
+
+    @abstractmethod
+    def discover(self) -> list[ClipRef]:
+        """The units of work, sorted by key."""
+
+    @abstractmethod
+    def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
+        """The motions of one sequence (raises a VimoError naming the file for bad input)."""
+
+    # -- shared helpers
+    def config_dict(self) -> dict[str, Any]:
+        return {f.name: (str(v) if isinstance(v := getattr(self.config, f.name), Path) else v)
+                for f in fields(self.config)}
+
+    def inside_root(self, rel: str | Path) -> Path:
+        """The absolute path of `rel` under the root; PathEscapeError when it (or a link) leaves it."""
+        return require_inside(self.root / rel, self.root)
+
+    def estimate_bytes(self, refs: list[ClipRef]) -> int:
+        """A generous upper bound of the bytes the conversion of `refs` writes (for the disk check)."""
+        return 2_000_000 * max(1, len(refs))
+
+
+def check_disk(folder: Path, needed: int) -> str | None:
+    """A problem line when `folder`'s file system has less than `needed` bytes free."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        return f"{probe}: {free / 1e9:.2f} GB free, the conversion needs about {needed / 1e9:.2f} GB"
+    return None
+
+
+# ----------------------------------------------------------------------------- restricted unpickling
+
+def _numpy_global(module: str, name: str) -> Any:
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
+        return getattr(multiarray, name)
+    return {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}.get((module, name))
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Allows numpy arrays / scalars / dtypes and plain containers; refuses every other global."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        obj = _numpy_global(module, name)
+        if obj is None and module == "builtins" and name in ("set", "frozenset", "complex"):
+            obj = {"set": set, "frozenset": frozenset, "complex": complex}[name]
+        if obj is None:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return obj
+
+
+def restricted_loads(data: bytes) -> Any:
+    """pickle.loads that only builds numpy arrays, numbers, strings and containers."""
+    return _DataUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def read_pickle(path: Path, *, what: str) -> Any:
+    """A data-only pickle file (e.g. Inter-X interaction_order.pkl)."""
+    try:
+        return restricted_loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InputFormatError(f"{what} does not exist", path=path, fix="restore the file from the download") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise InputFormatError(f"is not a readable {what} ({type(exc).__name__}: {exc})", path=path,
+                               fix="restore the file from the download") from None
+
+
+def _npy_from_stream(f: io.BufferedIOBase | Any, path: Path, what: str) -> Any:
+    """Read one .npy stream; object arrays go through the restricted unpickler."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        if dtype.hasobject:
+            obj = restricted_loads(f.read())
+            return obj
+        count = int(np.prod(shape)) if shape else 1
+        raw = f.read(count * dtype.itemsize)
+        if len(raw) != count * dtype.itemsize:
+            raise ValueError(f"{len(raw)} of {count * dtype.itemsize} data bytes present")
+        arr = np.frombuffer(raw, dtype=dtype, count=count)
+        return arr.reshape(shape, order="F" if fortran else "C")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise InputFormatError(f"is not a readable {what} ({type(exc).__name__}: {exc})", path=path,
+                               fix="re-download or re-extract the file; it may be truncated") from None
+
+
+def read_npy_object(path: Path, *, what: str) -> Any:
+    """np.load(path, allow_pickle=True) without running arbitrary pickles; a 0-d object array
+    (a per-frame dict) comes back as the object itself."""
+    try:
+        with open(path, "rb") as f:
+            obj = _npy_from_stream(f, path, what)
+    except FileNotFoundError:
+        raise InputFormatError(f"{what} does not exist", path=path, fix="restore the file") from None
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == ():
+        return obj.item()
+    return obj
+
+
+def read_npz(path: Path, *, what: str) -> dict[str, Any]:
+    """Every member of an .npz (object members through the restricted unpickler)."""
+    out: dict[str, Any] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    obj = _npy_from_stream(io.BufferedReader(f), path, what)  # type: ignore[arg-type]
+                if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == ():
+                    obj = obj.item()
+                out[info.filename[:-4]] = obj
+    except FileNotFoundError:
+        raise InputFormatError(f"{what} does not exist", path=path, fix="restore the file") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib_error()) as exc:
+        raise InputFormatError(f"is truncated or not an .npz file ({type(exc).__name__}: {exc})", path=path,
+                               fix="re-download or re-extract the file") from None
+    return out
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
