@@ -1,0 +1,74 @@
+"""`vimo init` and `vimo workspace`: build workspaces and their catalog.
+
+Examples:
+    vimo init ws/
+    vimo workspace status ws/ --json
+    vimo workspace show ws/ clips --limit 20
+    vimo workspace migrate ws/
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+
+
+def init(root: Path = typer.Argument(..., help="folder of the new workspace"),
+         name: str = typer.Option(None, help="workspace name (default: the folder name)")) -> None:
+    """Create a build workspace: config, folders, SQLite catalog (safe on an existing one).
+
+    vimo init ws/
+    """
+    from vimo.workspace import Workspace
+
+    with Workspace.init(root, name=name) as ws:
+        typer.echo(f"workspace {ws.config['name']} ready at {root} (format version {ws.catalog.format_version()})")
+
+
+@app.command()
+def status(root: Path = typer.Argument(..., help="workspace folder"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Counts per catalog table, format version and paths.
+
+    vimo workspace status ws/
+    """
+    from vimo.workspace import Workspace
+
+    with Workspace.open(root) as ws:
+        st = ws.status()
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    typer.echo(f"{st['name']} at {st['root']} (format {st['format_version']}, {st['journal_mode']})")
+    for table, n in st["counts"].items():
+        typer.echo(f"  {table:<12} {n}")
+
+
+@app.command()
+def show(root: Path = typer.Argument(..., help="workspace folder"),
+         table: str = typer.Argument(..., help="clips | videos | pairs | rounds | annotations | jobs | releases"),
+         limit: int = typer.Option(20, help="rows to print")) -> None:
+    """Print a catalog table (pairs joined with their video and clip).
+
+    vimo workspace show ws/ pairs
+    """
+    from vimo.workspace import Workspace
+
+    with Workspace.open(root) as ws:
+        df = ws.catalog.pairs_df() if table == "pairs" else ws.catalog.dataframe(table)
+    typer.echo(df.head(limit).to_string() if len(df) else f"(no {table})")
+
+
+@app.command()
+def migrate(root: Path = typer.Argument(..., help="workspace folder")) -> None:
+    """Upgrade a workspace written by an older vimo to this version's format.
+
+    vimo workspace migrate ws/
+    """
+    from vimo.workspace import migrate as run
+
+    steps = run(root)
+    typer.echo(f"migrated {root}: {len(steps)} step(s)" if steps else f"{root} is already up to date")
