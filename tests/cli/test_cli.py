@@ -126,3 +126,11 @@ def test_library_error_is_one_red_line(tmp_path):
 def test_unknown_command_exits_nonzero():
     proc = run_vimo("no-such-command")
     assert proc.returncode != 0
+
+
+def test_info_probes_egl_rendering():
+    """With the render extra installed (make test installs it) the EGL probe renders for real."""
+    from vimo.cli.info import egl_status
+
+    status = egl_status()
+    assert status == "ok", status
