@@ -10,7 +10,7 @@ PIP := $(VENV)/bin/pip
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= demo_out
 # extras installed for the test suite and the demo
-EXTRAS ?= test,render,train,annotate
+EXTRAS ?= test,render,train,annotate,ray
 # the Label Studio server: its own venv, because its pins clash with the rest
 LS_VENV ?= .venv-ls
 LS_SPEC ?= label-studio==1.23.2
