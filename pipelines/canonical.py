@@ -105,30 +105,39 @@ def body_up(persons: list[np.ndarray]) -> np.ndarray:
 
 
 def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray | None:
-    """Normal of the plane through the toes' lowest points (sign towards `rough_up`), or None when the
-    feet do not span a plane (too little horizontal spread, or the fit is not flat)."""
+    """Normal of the floor under the standing feet (sign towards `rough_up`), or None when the feet
+    do not span a plane. Per frame and person the lower toe is taken (the stance foot); the plane is
+    fitted by least squares, trimming points more than 3 cm off it, three times. None when the
+    toes spread less than ~8 cm in either floor direction, or the plane and the bodies disagree by
+    more than 15 degrees."""
     pts = []
     for j in persons:
-        feet = j[:, list(_TOES)].reshape(-1, 3)
-        feet = feet[np.isfinite(feet).all(axis=1)]
-        if len(feet) == 0:
+        toes = j[:, list(_TOES)]
+        ok = np.isfinite(toes).all(axis=(1, 2))
+        toes = toes[ok]
+        if len(toes) == 0:
             continue
-        h = feet @ rough_up
-        pts.append(feet[h <= np.quantile(h, 0.5)])  # the lower half: feet on the ground
+        lower = np.argmin(toes @ rough_up, axis=1)
+        pts.append(toes[np.arange(len(toes)), lower])
     if not pts:
         return None
     p = np.concatenate(pts)
     if len(p) < 12:
         return None
-    centred = p - p.mean(axis=0)
-    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-    spread = sv / math.sqrt(len(p))
-    if spread[1] < 0.08 or spread[2] > 0.03:  # needs >= ~8 cm spread both ways, <= 3 cm off-plane
-        return None
-    n = vt[2]
-    if np.dot(n, rough_up) < 0:
-        n = -n
-    if np.dot(n, rough_up) < math.cos(math.radians(25)):  # the plane and the bodies disagree
+    keep = np.ones(len(p), dtype=bool)
+    n = rough_up
+    for _ in range(3):
+        q = p[keep]
+        if len(q) < 12:
+            return None
+        centre = q.mean(axis=0)
+        _, sv, vt = np.linalg.svd(q - centre, full_matrices=False)
+        spread = sv / math.sqrt(len(q))
+        if spread[1] < 0.08:
+            return None
+        n = vt[2] if np.dot(vt[2], rough_up) >= 0 else -vt[2]
+        keep = np.abs((p - centre) @ n) <= 0.03
+    if np.dot(n, rough_up) < math.cos(math.radians(15)):
         return None
     return n / np.linalg.norm(n)
 

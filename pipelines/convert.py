@@ -39,7 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vimo.atomic import write_json
-from vimo.errors import FormatVersionError, InputFormatError, VimoError
+from vimo.errors import FormatVersionError, InputFormatError, MotionError, VimoError
 from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
@@ -298,6 +298,18 @@ def validate_clip(clip_dir: str | Path) -> dict:
     return meta
 
 
+def remove_leftovers(workspace: str | Path) -> list[Path]:
+    """Delete half-written clip folders a killed run left behind (.tmp-* / .old-*); returns them."""
+    root = clips_dir(workspace)
+    gone = []
+    if root.is_dir():
+        for d in root.iterdir():
+            if d.is_dir() and (d.name.startswith(".tmp-") or d.name.startswith(".old-")):
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d)
+    return gone
+
+
 def list_clips(workspace: str | Path) -> list[dict]:
     """Every valid clip of a workspace: id, source, provenance, labels, QA and absolute file paths;
     invalid folders are listed with `error`."""
@@ -386,6 +398,11 @@ def convert_item(job: ItemJob) -> ItemResult:
         source = _source_for(job)
         motions = source.load(job.ref)
         clips = build_clips(job.source, job.ref, motions, min_frames=job.min_frames, max_frames=job.max_frames)
+        short = [m for m in motions if m.segments is None and len(m.reactor) < job.min_frames]
+        if short:  # a whole-sequence source: too short is bad input, not "no interaction"
+            where = Path(job.root) / job.ref.paths[0]
+            raise MotionError(f"has {len(short[0].reactor)} frames at {short[0].fps:g} fps, clips need at least "
+                              f"{job.min_frames}", path=where, fix="exclude the sequence or lower --min-frames")
         previous = _previous_clips(rec_path)
         for clip in clips:
             written.append(write_clip(ws, clip))
@@ -491,6 +508,7 @@ def convert(source: Source, options: ConvertOptions,
     refs = preflight(source, options)
     jobs = make_jobs(source, options, refs)
     summary = ConvertSummary(source=source.name, items=len(jobs), max_failures=options.max_failures)
+    remove_leftovers(options.workspace)
     executor = make_executor(options.executor, options.workers, options.ray_address)
     try:
         for i, result in enumerate(executor.map(convert_item, jobs), 1):
