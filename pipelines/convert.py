@@ -19,7 +19,9 @@ renamed into place):
     <ws>/convert/<source>/items/<key>.json     what the unit produced (clip ids) and with which config
     <ws>/quarantine/<source>/<key>.json        why a unit failed (one line naming the file)
 
-A re-run skips every unit whose record matches the config and whose clips validate
+The workspace (vimo.workspace) is created when missing; its SQLite catalog gets one `clips` row
+per clip and one `jobs` row per unit (kind "convert:<source>", quarantined units with their
+reason), written by the main process only. A re-run skips every unit whose record matches the config and whose clips validate
 (`validate_clip`), and redoes the rest; the outputs are byte-identical (nothing in them depends on
 time or order). A failing unit writes no clip.
 """
@@ -43,6 +45,7 @@ from vimo.errors import FormatVersionError, InputFormatError, MotionError, VimoE
 from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
+from vimo.workspace import Workspace
 
 CLIP_FORMAT = "vimo-clip"
 CLIP_FORMAT_VERSION = 1
@@ -331,16 +334,54 @@ def list_clips(workspace: str | Path) -> list[dict]:
     return out
 
 
-# ----------------------------------------------------------------------------- catalog adapter
+# ----------------------------------------------------------------------------- workspace catalog
 
-def record_in_catalog(workspace: Path, source: str, result: ItemResult) -> None:
-    """Register one unit's outcome in the workspace catalog (clips or quarantine entry).
+def catalog_job_kind(source: str) -> str:
+    return f"convert:{source}"
 
-    The clip folders, item records and quarantine records on disk are the source of truth; the
-    SQLite catalog (vimo/workspace.py) is not in the tree yet, so this is the single place that
-    will call it once it lands.
-    """
-    return None
+
+def clip_record(meta: dict, files: dict[str, str] | None = None) -> dict[str, Any]:
+    """The catalog row (vimo.catalog `clips` table) of one clip's meta.json."""
+    cid = meta["clip_id"]
+    names = files if files is not None else {k: f"{k}.npy" for k in CLIP_FILES}
+    prov = meta["provenance"]
+    present = set(meta.get("files", names))
+    flags = meta["qa"].get("flags", [])
+    return {
+        "clip_id": cid, "source": meta["source"], "sequence_id": meta["sequence_id"],
+        "source_split": prov.get("split"), "frame_start": meta["source_frames"]["first"],
+        "frame_end": meta["source_frames"]["last"], "source_fps": prov.get("source_fps"),
+        "n_frames": meta["n_frames"], "actor": meta["persons"].get("actor"), "reactor": meta["persons"]["reactor"],
+        "actor_rule": prov.get("actor_reactor_rule"),
+        "raw_order_label": None if prov.get("raw_label") is None else json.dumps(prov["raw_label"], sort_keys=True),
+        **{f"{who}_{kind}": (f"clips/{cid}/{names[f'{kind}_{who}']}" if f"{kind}_{who}" in present else None)
+           for who in ("reactor", "actor") for kind in ("features", "joints")},
+        "labels": meta["labels"], "qa": meta["qa"], "provenance": prov, "licence": prov.get("licence"),
+        "status": "flagged" if flags else "ok", "reason": ", ".join(flags) or None,
+        "checksum": meta.get("files", {}).get("features_reactor", {}).get("sha256"),
+    }
+
+
+def record_in_catalog(catalog: Any, workspace: Path, source: str, job: "ItemJob", result: "ItemResult") -> None:
+    """Register one unit's outcome in the workspace catalog: its job state, its clips (upserted),
+    clips it no longer produces (deleted). Runs in the main process only (one SQLite writer)."""
+    kind = catalog_job_kind(source)
+    if result.status == "quarantined":
+        catalog.fail(kind, job.ref.key, result.reason or "", quarantine=True)
+    else:
+        catalog.finish(kind, job.ref.key)
+    metas = {m["clip_id"]: m for m in result.metas}
+    for cid in result.clips:
+        if cid not in metas and catalog.get("clips", cid) is None:  # skipped unit, catalog created later
+            try:
+                metas[cid] = validate_clip(clips_dir(workspace) / cid)
+            except VimoError:
+                continue
+    for cid, meta in metas.items():
+        catalog.add_clip(**clip_record(meta))
+    for row in catalog.clips(source=source):
+        if row["sequence_id"] == job.ref.sequence_id and row["clip_id"] not in result.clips:
+            catalog.delete("clips", row["clip_id"])
 
 
 # ----------------------------------------------------------------------------- units of work
@@ -508,7 +549,10 @@ def convert(source: Source, options: ConvertOptions,
     refs = preflight(source, options)
     jobs = make_jobs(source, options, refs)
     summary = ConvertSummary(source=source.name, items=len(jobs), max_failures=options.max_failures)
+    workspace = Workspace.init(options.workspace)
     remove_leftovers(options.workspace)
+    by_key = {j.ref.key: j for j in jobs}
+    workspace.catalog.enqueue(catalog_job_kind(source.name), list(by_key))
     executor = make_executor(options.executor, options.workers, options.ray_address)
     try:
         for i, result in enumerate(executor.map(convert_item, jobs), 1):
@@ -518,11 +562,12 @@ def convert(source: Source, options: ConvertOptions,
             summary.frames += result.frames
             if result.status == "quarantined":
                 summary.quarantine.append((result.key, result.reason or ""))
-            record_in_catalog(options.workspace, source.name, result)
+            record_in_catalog(workspace.catalog, options.workspace, source.name, by_key[result.key], result)
             if progress is not None:
                 progress(result, i, len(jobs))
     finally:
         executor.close()
+        workspace.close()
     summary.quarantine.sort()
     summary.seconds = time.perf_counter() - t0
     write_json(options.workspace / "convert" / source.name / "last_run.json", summary.as_dict())

@@ -207,3 +207,29 @@ def test_cli_preflight_failure_and_budget_exit(cli, interx, tmp_path):
     res = runner.invoke(cli, ["convert", "interx", str(root), "--workspace", str(tmp_path / "ws"),
                               "--body-models", str(interx.body_models), "--max-failures", "0"])
     assert isinstance(res.exception, VimoError) and "max-failures" in str(res.exception)
+
+
+def test_catalog_rows_follow_the_clip_folders(interx, tmp_path):
+    from vimo.workspace import Workspace
+
+    root = tmp_path / "ix"
+    shutil.copytree(interx.root, root)
+    bad = sorted(interx.sequences)[0]
+    (root / "motions" / bad / "P1.npz").write_bytes(b"")
+    ws = tmp_path / "ws"
+    convert(interx_source(root, interx.body_models), ConvertOptions(workspace=ws))
+    with Workspace.open(ws) as w:
+        rows = {r["clip_id"]: r for r in w.catalog.clips(source="interx")}
+        jobs = {j["unit"]: j for j in w.catalog.jobs("convert:interx")}
+    folders = {c["clip_id"]: c for c in list_clips(ws)}
+    assert set(rows) == set(folders) and len(rows) == 4
+    for cid, row in rows.items():
+        assert (ws / row["reactor_features"]).resolve() == Path(folders[cid]["paths"]["features_reactor"]).resolve()
+        assert row["qa"] == folders[cid]["qa"] and row["raw_order_label"] is not None
+        assert row["licence"].startswith("Inter-X")
+    assert jobs[bad]["status"] == "quarantined" and "P1.npz" in jobs[bad]["reason"]
+    assert sum(j["status"] == "done" for j in jobs.values()) == 4
+    # shorter clips: the old rows go, the new ones come
+    convert(interx_source(root, interx.body_models), ConvertOptions(workspace=ws, max_frames=60))
+    with Workspace.open(ws) as w:
+        assert {r["clip_id"] for r in w.catalog.clips(source="interx")} == {c["clip_id"] for c in list_clips(ws)}
