@@ -1,6 +1,7 @@
 """The round ledger: rounds, their tasks, annotations, export snapshots and inspector verdicts.
 
-SQLite (WAL) at <workspace>/annotation/rounds.sqlite. Every write is one transaction; imports are
+Tables `rounds`, `round_tasks`, `annotations`, `exports` of the workspace catalog
+(<workspace>/catalog.sqlite, WAL; the schema is vimo.catalog's). Every write is one transaction; imports are
 idempotent (keyed on the Label Studio annotation id, replaced only when its `updated_at` changed).
 """
 from __future__ import annotations
@@ -12,37 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from vimo.catalog import SCHEMA
 from vimo.errors import WorkspaceError
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rounds (
-  id TEXT PRIMARY KEY, kind TEXT NOT NULL, stage TEXT NOT NULL, status TEXT NOT NULL,
-  project_id INTEGER, title TEXT NOT NULL,
-  instructions_version INTEGER NOT NULL, instructions_md5 TEXT NOT NULL,
-  config_version INTEGER NOT NULL, config_md5 TEXT NOT NULL,
-  overlap INTEGER NOT NULL, max_per_annotator INTEGER, source_round TEXT,
-  created_at TEXT NOT NULL, closed_at TEXT, params TEXT NOT NULL DEFAULT '{}');
-CREATE TABLE IF NOT EXISTS round_tasks (
-  round_id TEXT NOT NULL REFERENCES rounds(id), task_id TEXT NOT NULL, ls_task_id INTEGER,
-  data TEXT NOT NULL, gold TEXT, pushed_at TEXT,
-  PRIMARY KEY (round_id, task_id));
-CREATE INDEX IF NOT EXISTS round_tasks_ls ON round_tasks(round_id, ls_task_id);
-CREATE TABLE IF NOT EXISTS annotations (
-  round_id TEXT NOT NULL REFERENCES rounds(id), ls_annotation_id INTEGER NOT NULL,
-  task_id TEXT NOT NULL, ls_task_id INTEGER NOT NULL, annotator TEXT NOT NULL,
-  result TEXT NOT NULL, answer TEXT NOT NULL, validity TEXT NOT NULL, problem TEXT,
-  status TEXT NOT NULL, created_at TEXT, updated_at TEXT, lead_time REAL,
-  export_md5 TEXT NOT NULL, on_server INTEGER NOT NULL DEFAULT 1,
-  verdict TEXT, verdict_reason TEXT, inspector TEXT, pair_decision TEXT, verdict_round TEXT,
-  PRIMARY KEY (round_id, ls_annotation_id));
-CREATE TABLE IF NOT EXISTS exports (
-  round_id TEXT NOT NULL REFERENCES rounds(id), md5 TEXT NOT NULL, path TEXT NOT NULL,
-  taken_at TEXT NOT NULL, tasks INTEGER NOT NULL, annotations INTEGER NOT NULL,
-  PRIMARY KEY (round_id, md5));
-"""
+_SCHEMA = SCHEMA  # the catalog owns the schema of these tables
 
 
 def now() -> str:
@@ -121,7 +97,9 @@ class Ledger:
 
     @classmethod
     def of(cls, workspace: str | Path) -> "Ledger":
-        return cls(Path(workspace) / "annotation" / "rounds.sqlite")
+        from vimo.workspace import CATALOG_NAME
+
+        return cls(Path(workspace) / CATALOG_NAME)
 
     def close(self) -> None:
         self.db.close()

@@ -34,7 +34,8 @@ def test_init_creates_everything(ws):
     cfg = json.loads((ws.root / CONFIG_NAME).read_text())
     assert cfg["format_version"] == catalog_mod.FORMAT_VERSION
     assert ws.catalog.journal_mode() == "wal"
-    assert set(ws.catalog.counts()) == {"clips", "videos", "pairs", "rounds", "annotations", "jobs", "releases"}
+    assert set(ws.catalog.counts()) == {"clips", "videos", "pairs", "rounds", "round_tasks", "annotations", "exports",
+                                            "jobs", "releases"}
 
 
 def test_init_is_idempotent_and_never_wipes(ws):

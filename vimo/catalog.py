@@ -68,31 +68,39 @@ CREATE TABLE IF NOT EXISTS pairs (
     created_at REAL NOT NULL,
     UNIQUE (video_id, clip_id)
 );
+-- annotation rounds (written by vimo.annotation): a round, its tasks, the annotations pulled from
+-- Label Studio with validity / status / inspector verdicts, and the export snapshots they came from
 CREATE TABLE IF NOT EXISTS rounds (
-    round_id TEXT PRIMARY KEY,
+    id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('screening', 'rating', 'pairing', 'inspection')),
     stage TEXT NOT NULL CHECK (stage IN ('trial', 'main')),
-    instructions_version TEXT,
-    ls_project_id INTEGER,
-    status TEXT NOT NULL DEFAULT 'open',
-    config TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    closed_at REAL
+    status TEXT NOT NULL,
+    project_id INTEGER, title TEXT NOT NULL,
+    instructions_version INTEGER NOT NULL, instructions_md5 TEXT NOT NULL,
+    config_version INTEGER NOT NULL, config_md5 TEXT NOT NULL,
+    overlap INTEGER NOT NULL, max_per_annotator INTEGER, source_round TEXT,
+    created_at TEXT NOT NULL, closed_at TEXT, params TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS round_tasks (
+    round_id TEXT NOT NULL REFERENCES rounds(id), task_id TEXT NOT NULL, ls_task_id INTEGER,
+    data TEXT NOT NULL, gold TEXT, pushed_at TEXT,
+    PRIMARY KEY (round_id, task_id)
+);
+CREATE INDEX IF NOT EXISTS round_tasks_ls ON round_tasks(round_id, ls_task_id);
 CREATE TABLE IF NOT EXISTS annotations (
-    annotation_id TEXT PRIMARY KEY,
-    round_id TEXT NOT NULL REFERENCES rounds(round_id),
-    task_key TEXT NOT NULL,
-    annotator TEXT NOT NULL,
-    pair_id TEXT REFERENCES pairs(pair_id),
-    video_id TEXT REFERENCES videos(video_id),
-    result TEXT NOT NULL DEFAULT '{}',
-    scores TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'valid',
-    export_path TEXT, export_checksum TEXT,
-    created_at REAL NOT NULL
+    round_id TEXT NOT NULL REFERENCES rounds(id), ls_annotation_id INTEGER NOT NULL,
+    task_id TEXT NOT NULL, ls_task_id INTEGER NOT NULL, annotator TEXT NOT NULL,
+    result TEXT NOT NULL, answer TEXT NOT NULL, validity TEXT NOT NULL, problem TEXT,
+    status TEXT NOT NULL, created_at TEXT, updated_at TEXT, lead_time REAL,
+    export_md5 TEXT NOT NULL, on_server INTEGER NOT NULL DEFAULT 1,
+    verdict TEXT, verdict_reason TEXT, inspector TEXT, pair_decision TEXT, verdict_round TEXT,
+    PRIMARY KEY (round_id, ls_annotation_id)
 );
-CREATE INDEX IF NOT EXISTS annotations_round ON annotations(round_id, task_key);
+CREATE TABLE IF NOT EXISTS exports (
+    round_id TEXT NOT NULL REFERENCES rounds(id), md5 TEXT NOT NULL, path TEXT NOT NULL,
+    taken_at TEXT NOT NULL, tasks INTEGER NOT NULL, annotations INTEGER NOT NULL,
+    PRIMARY KEY (round_id, md5)
+);
 CREATE TABLE IF NOT EXISTS jobs (
     kind TEXT NOT NULL,
     unit TEXT NOT NULL,
@@ -120,11 +128,16 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clips": (("clip_id",), ("labels", "qa", "provenance")),
     "videos": (("video_id",), ("provenance",)),
     "pairs": (("pair_id",), ("labels", "scores")),
-    "rounds": (("round_id",), ("config",)),
-    "annotations": (("annotation_id",), ("result", "scores")),
+    "rounds": (("id",), ("params",)),
+    "round_tasks": (("round_id", "task_id"), ("data", "gold")),
+    "annotations": (("round_id", "ls_annotation_id"), ("result", "answer")),
+    "exports": (("round_id", "md5"), ()),
     "jobs": (("kind", "unit"), ()),
     "releases": (("name", "version"), ("recipe", "counts")),
 }
+
+#: tables whose created_at is epoch seconds filled in by the catalog (the annotation tables store ISO text)
+_EPOCH_TIMES = {"clips", "videos", "pairs", "releases"}
 
 #: migrations[n] upgrades a catalog from format version n to n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -231,7 +244,7 @@ class Catalog:
         keys, json_cols = _table(table)
         row = {k: (json.dumps(v, sort_keys=True, default=str) if k in json_cols and not isinstance(v, str) else v)
                for k, v in record.items()}
-        if "created_at" in _columns(self._conn, table) and "created_at" not in row:
+        if "created_at" in _columns(self._conn, table) and "created_at" not in row and table in _EPOCH_TIMES:
             row["created_at"] = time.time()
         missing = [k for k in keys if row.get(k) is None]
         if missing:
