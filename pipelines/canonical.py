@@ -191,7 +191,7 @@ def check_units(joints: np.ndarray, fps: float, *, path: object, who: str = "per
     if len(j) > 1:
         speed = float(np.max(np.linalg.norm(np.diff(j[:, _PELVIS], axis=0), axis=-1)) * fps)
         if speed > MAX_ROOT_SPEED_MPS:
-            hint = " (translations look like millimetres)" if speed > 100 * MAX_ROOT_SPEED_MPS else ""
+            hint = " (translations look like millimetres or centimetres)" if speed > 10 * MAX_ROOT_SPEED_MPS else ""
             raise MotionError(f"{who}'s root moves at {speed:.3g} m/s between frames, more than "
                               f"{MAX_ROOT_SPEED_MPS:g} m/s{hint}", path=path,
                               fix="check the units (metres) and the frame rate of the source")
