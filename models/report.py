@@ -65,7 +65,10 @@ def hardware() -> dict[str, Any]:
 def _fmt(entry: dict | None, digits: int = 3) -> str:
     if not entry:
         return "-"
-    return f"{entry['mean']:.{digits}f} ± {entry['ci95']:.{digits}f}"
+    mean, ci = entry["mean"], entry["ci95"]
+    if mean != 0 and abs(mean) < 10 ** -digits:  # tiny values (undertrained tiny models) stay readable
+        return f"{mean:.2e} ± {ci:.1e}"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
 
 
 def render_report(results: dict[str, Any]) -> str:

@@ -1,0 +1,463 @@
+"""`vimo bench`: train (or load) HERO on a release and evaluate it with the official protocol.
+
+Protocol (hero_model.md §1.7): the test loader is materialised once (batch 32, shuffled by the eval seed 10107,
+crops to multiples of 4), so every replication reuses identical ground-truth crops and batch order; per
+replication the reactions are generated again, and FID, Diversity (real and generated), MultiModality (the
+first 3 batches, 30 generations per video, batched, 10 pairs; their FID/Diversity rows come from the 30th
+generation) and, with a vimo evaluator, video->reaction R-precision and matching score are computed; 20
+replications give mean ± 1.96·std/√20. The same runs on every subset list in the release's `splits/` folder
+that holds test pairs. The RVQ-VAE is evaluated for reconstruction (FID, MPJPE). Results carry the evaluator
+id; numbers of different evaluators are never compared (see `vimo.models.report`).
+
+Example:
+    from vimo.models.bench import BenchConfig, run_bench
+    run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0", preset="tiny"))
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from vimo.atomic import write_json, write_text
+from vimo.errors import InputFormatError
+from vimo.models import metrics as M
+from vimo.models.configs import Preset, preset
+from vimo.models.data import Crop, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation
+from vimo.models.evaluator import (
+    EvaluatorConfig, EvaluatorTraining, MotionEvaluator, VimoEvaluator, load_evaluator, save_vimo_evaluator,
+    tiny_evaluator_config, train_vimo_evaluator,
+)
+from vimo.models.report import RESULTS_FORMAT, file_sha256, hardware, plot_results, release_checksum, render_report
+from vimo.motion import recover_from_ric
+
+EVAL_SEED = 10107
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark of one release."""
+
+    release: Path
+    """HERO-readable release root"""
+    out: Path
+    """benchmark folder (report.md, results.json, plots; trained checkpoints and evaluator when not given)"""
+    preset: str = "hero"
+    """model sizes and recipes: `hero` (paper) or `tiny` (CPU)"""
+    evaluator: Path | None = None
+    """official T2M evaluator folder or a vimo evaluator file; default: train one on the release (reused)"""
+    checkpoints: Path | None = None
+    """folder with trained rvq/mask/res runs; default: train them into <out>/checkpoints (resumable)"""
+    encoder: str = "pixel"
+    """video encoder: `pixel`, `tc-clip=PATH` or `openai-clip=PATH`"""
+    replications: int = M.REPLICATIONS
+    """replications of the generation metrics (official 20)"""
+    batch_size: int = 32
+    """evaluation batch size (official 32; R-precision ranks within a batch)"""
+    mm_batches: int = 3
+    """batches whose videos get MultiModality generations (official 3)"""
+    mm_repeats: int = M.MM_REPEATS
+    """generations per video for MultiModality (official 30)"""
+    mm_times: int = M.MM_TIMES
+    """MultiModality pairs (official 10)"""
+    diversity_rule: str = "hero"
+    """pairs of Diversity: `hero` (300 if N > 300 else 13), `momask` (300/100), `t2m` (300)"""
+    seed: int = EVAL_SEED
+    """evaluation seed (official 10107)"""
+    time_steps: int = 10
+    """masked-transformer decoding steps"""
+    cond_scale: float = 4.0
+    """CFG scale of the masked transformer"""
+    res_cond_scale: float = 5.0
+    """CFG scale of the residual transformer"""
+    evaluator_space: str = "official"
+    """`official`: the evaluator gets RVQ-normalised motions (generation) and the RVQ gets evaluator-normalised
+    ones (reconstruction), as HERO; `consistent`: each network gets its own normalisation (they agree when
+    the evaluator meta equals the RVQ meta, as for a vimo evaluator)"""
+    subsets: bool = True
+    """also evaluate every splits/*.txt list that holds test pairs"""
+    select_by_fid: bool = True
+    """when training, evaluate after every epoch and keep net_best_fid.tar (official selection)"""
+    epochs: int | None = None
+    """override every stage's epochs (training)"""
+    evaluator_epochs: int | None = None
+    """override the vimo evaluator's training epochs"""
+    max_generation_batch: int = 1024
+    """most samples generated in one forward (MultiModality batches are split into chunks of this)"""
+    device: str = "cpu"
+    """torch device"""
+    progress: bool = True
+    """progress bars while training"""
+
+
+@dataclass
+class EvalSet:
+    """Test pairs of one evaluated set with their fixed batches (the materialised loader)."""
+
+    name: str
+    pairs: list[tuple[str, str]]
+    batches: list[list[Crop]]
+    notes: list[str] = field(default_factory=list)
+
+
+def read_subset_lists(release: ReleaseFolder, test_pairs: list[tuple[str, str]]
+                      ) -> tuple[dict[str, list[int]], list[str]]:
+    """`splits/<name>.txt` -> indices of the test pairs it lists (lines: "<video> <motion>" or "<motion>");
+    lists without test pairs (training lists such as T2/T3 or Seen) are skipped with a note."""
+    folder = release.root / "splits"
+    subsets, notes = {}, []
+    if not folder.is_dir():
+        return subsets, notes
+    by_pair = {p: i for i, p in enumerate(test_pairs)}
+    by_motion: dict[str, list[int]] = {}
+    for i, (_, m) in enumerate(test_pairs):
+        by_motion.setdefault(m, []).append(i)
+    for path in sorted(folder.glob("*.txt")):
+        members: list[int] = []
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and tuple(parts) in by_pair:
+                members.append(by_pair[tuple(parts)])
+            elif len(parts) == 1:
+                members.extend(by_motion.get(parts[0], []))
+            elif len(parts) > 2:
+                raise InputFormatError(f"line '{line[:60]}' has {len(parts)} fields", path=path,
+                                       fix="write '<video> <motion>' or '<motion>' per line")
+        members = sorted(set(members))
+        if len(members) >= 2:
+            subsets[path.stem] = members
+        else:
+            notes.append(f"splits/{path.name}: {len(members)} test pairs, not evaluated (a training list or too small)")
+    return subsets, notes
+
+
+class Bench:
+    """Everything one benchmark needs in memory: release, video features, evaluator, HERO."""
+
+    def __init__(self, cfg: BenchConfig):
+        from vimo.models.train import build_encoder, release_video_features
+        from vimo.models.video_encoder import FeatureCache
+
+        self.cfg = cfg
+        self.p: Preset = preset(cfg.preset)
+        if cfg.evaluator_space not in ("official", "consistent"):
+            raise InputFormatError(f"unknown evaluator space '{cfg.evaluator_space}'", fix="use official or consistent")
+        self.out = Path(cfg.out)
+        self.device = torch.device(cfg.device)
+        self.release = ReleaseFolder(cfg.release)
+        self.timing: dict[str, float] = {}
+        self.encoder = build_encoder(cfg.encoder, self.p.transformer.video_dim)
+        self.cache = FeatureCache(self.out / "video_features")
+        self.train_pairs = self.release.pairs("train")
+        self.test_pairs = self.release.pairs("test")
+        if len(self.test_pairs) < 2:
+            raise InputFormatError("test.txt lists fewer than 2 pairs", path=self.release.root / "test.txt",
+                                   fix="benchmark a release with a test split")
+        t0 = time.perf_counter()
+        self.features = release_video_features(self.release, [v for v, _ in self.train_pairs + self.test_pairs],
+                                               self.encoder, self.cache)
+        self.timing["video_features_s"] = time.perf_counter() - t0
+        self.motions = {m: self.release.motion(m) for _, m in self.train_pairs + self.test_pairs}
+        self.rvq_mean, self.rvq_std = rvq_normalisation(*self.release.statistics(), self.p.feat_bias)
+        self.release_sha = release_checksum(self.release.root)
+
+    # --- evaluator ---------------------------------------------------------------------------------------
+
+    def load_or_train_evaluator(self) -> MotionEvaluator:
+        cfg = self.cfg
+        if cfg.evaluator is not None:
+            ev = load_evaluator(cfg.evaluator, self.device)
+        else:
+            path = self.out / "evaluator" / "evaluator.tar"
+            if path.is_file():
+                ev = load_evaluator(path, self.device)
+            else:
+                t0 = time.perf_counter()
+                ev_cfg = tiny_evaluator_config() if self.p.name == "tiny" else EvaluatorConfig()
+                ev_cfg.video_dim = self.p.transformer.video_dim
+                epochs = cfg.evaluator_epochs or (20 if self.p.name == "tiny" else 50)
+                training = EvaluatorTraining(epochs=epochs, batch_size=64 if self.p.name == "hero" else 16,
+                                             lr=1e-4 if self.p.name == "hero" else 2e-3,
+                                             max_length=self.p.max_motion_length,
+                                             extra={"release_sha256": self.release_sha, "release": str(self.release.root),
+                                                    "preset": self.p.name, "video_encoder": self.encoder.encoder_id})
+                model = train_vimo_evaluator([self.motions[m] for _, m in self.train_pairs],
+                                             [self.features[v] for v, _ in self.train_pairs],
+                                             [v for v, _ in self.train_pairs], self.rvq_mean, self.rvq_std, ev_cfg,
+                                             training, self.encoder.encoder_id, self.device)
+                save_vimo_evaluator(model, path)
+                ev = load_evaluator(path, self.device)
+                self.timing["evaluator_train_s"] = time.perf_counter() - t0
+        if isinstance(ev, VimoEvaluator) and ev.video_encoder_id != self.encoder.encoder_id:
+            raise InputFormatError(f"evaluator {ev.evaluator_id} was trained on video features of "
+                                   f"'{ev.video_encoder_id}', the benchmark uses '{self.encoder.encoder_id}'",
+                                   path=cfg.evaluator, fix="pass the same --encoder, or another evaluator")
+        return ev
+
+    # --- feeding -----------------------------------------------------------------------------------------
+
+    def eval_set(self, name: str, indices: list[int]) -> EvalSet:
+        pairs = [self.test_pairs[i] for i in indices]
+        lengths = [min(self.motions[m].shape[0], self.p.max_motion_length) for _, m in pairs]
+        plan = ReactionPlan(lengths, self.cfg.batch_size, self.cfg.seed, unit=self.p.unit_length,
+                            max_length=self.p.max_motion_length, frozen=True)
+        return EvalSet(name, pairs, plan.epoch(0))
+
+    def batch_tensors(self, s: EvalSet, batch: list[Crop]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """(B, F, D) video features, (B, max_len, 263) RVQ-normalised GT motions, (B,) frame lengths."""
+        video = torch.from_numpy(np.stack([self.features[s.pairs[c.index][0]] for c in batch])).to(self.device)
+        gt = np.stack([padded_motion(self.motions[s.pairs[c.index][1]], c, self.rvq_mean, self.rvq_std,
+                                     self.p.max_motion_length) for c in batch])
+        return video, gt, np.array([c.length for c in batch])
+
+    def embed(self, ev: MotionEvaluator, motions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Evaluator embeddings of RVQ-normalised motions (re-normalised with the evaluator meta if asked)."""
+        if self.cfg.evaluator_space == "consistent":
+            motions = ((motions * self.rvq_std + self.rvq_mean) - ev.mean) / ev.std
+        return ev.motion_embeddings(motions.astype(np.float32), lengths)
+
+    # --- generation --------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(self, hero, video: torch.Tensor, frames: np.ndarray, repeats: int = 1) -> np.ndarray:
+        """(B, F, D) videos -> (B*repeats, 4*max tokens, 263) RVQ-normalised reactions (repeats of a video are
+        consecutive), generated in chunks of at most `max_generation_batch` samples."""
+        tokens = torch.as_tensor(frames // self.p.unit_length, device=self.device)
+        video = video.repeat_interleave(repeats, 0)
+        tokens = tokens.repeat_interleave(repeats, 0)
+        n_max = int(tokens.max())
+        out = []
+        step = self.cfg.max_generation_batch
+        for s in range(0, video.shape[0], step):
+            v, t = video[s:s + step], tokens[s:s + step]
+            base = hero.mask.generate(v, t, time_steps=self.cfg.time_steps, cond_scale=self.cfg.cond_scale)
+            codes = hero.res.generate(base, v, t, cond_scale=self.cfg.res_cond_scale)
+            if codes.shape[1] < n_max:
+                codes = torch.cat([codes, codes.new_full((codes.shape[0], n_max - codes.shape[1], codes.shape[2]), -1)], 1)
+            out.append(hero.rvq.forward_decoder(codes).float().cpu().numpy())
+        return np.concatenate(out, 0)
+
+    # --- generation metrics --------------------------------------------------------------------------------
+
+    def evaluate_generation(self, hero, ev: MotionEvaluator, s: EvalSet) -> dict[str, Any]:
+        cfg = self.cfg
+        video_branch = isinstance(ev, VimoEvaluator)
+        tensors = [self.batch_tensors(s, b) for b in s.batches]
+        gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
+        vid_emb = np.concatenate([ev.video_embeddings(v) for v, _, _ in tensors]) if video_branch else None
+        n = gt_emb.shape[0]
+        times = M.diversity_times(n, cfg.diversity_rule)
+        notes = list(s.notes)
+        if times > n:
+            notes.append(f"{s.name}: Diversity pairs clamped from {times} to N = {n} (the official code would fail)")
+            times = n
+        if n <= gt_emb.shape[1]:
+            notes.append(f"{s.name}: FID from {n} samples of {gt_emb.shape[1]}-d embeddings (rank-deficient "
+                         f"covariance; the eps fallback may apply)")
+        mm_ok = cfg.mm_batches > 0 and cfg.mm_repeats >= cfg.mm_times
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        rep_times: list[float] = []
+
+        def once(_: int) -> dict[str, float]:
+            t0 = time.perf_counter()
+            gen_rows, mm_rows = [], []
+            for b, (video, _, lens) in enumerate(tensors):
+                if mm_ok and b < cfg.mm_batches:
+                    gen = self.generate(hero, video, lens, cfg.mm_repeats)
+                    emb = self.embed(ev, gen, np.repeat(lens, cfg.mm_repeats)).reshape(len(lens), cfg.mm_repeats, -1)
+                    mm_rows.append(emb)
+                    gen_rows.append(emb[:, -1])  # FID/Diversity rows of MM batches: the last generation
+                else:
+                    gen_rows.append(self.embed(ev, self.generate(hero, video, lens), lens))
+            gen_emb = np.concatenate(gen_rows)
+            values = {"fid": M.fid(gt_emb, gen_emb), "diversity_real": M.diversity(gt_emb, times, rng),
+                      "diversity": M.diversity(gen_emb, times, rng)}
+            if mm_rows:
+                values["multimodality"] = M.multimodality(np.concatenate(mm_rows), cfg.mm_times, rng)
+            if vid_emb is not None:
+                for key, target in (("", gen_emb), ("_real", gt_emb)):
+                    top, score = M.r_precision(vid_emb, target, batch_size=cfg.batch_size)
+                    values.update({f"r_precision{key}_top{k + 1}": float(top[k]) for k in range(3)})
+                    values[f"matching_score{key}"] = score
+            rep_times.append(time.perf_counter() - t0)
+            return values
+
+        reps = M.replicate(once, cfg.replications)
+        return {"size": n, "diversity_times": times, "mm_videos": int(sum(len(t[2]) for t in tensors[:cfg.mm_batches]))
+                if mm_ok else 0, "metrics": {k: v.as_dict() for k, v in reps.items()}, "notes": notes,
+                "replication_s": float(np.mean(rep_times))}
+
+    # --- reconstruction --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate_reconstruction(self, rvq, ev: MotionEvaluator, replications: int | None = None) -> dict[str, Any]:
+        """RVQ-VAE reconstruction of motions_test.txt (20..200 frames), batch 32 with drop_last and new crops
+        each replication. Official (eval_vq): the motions are normalised with the evaluator meta and that
+        tensor feeds both the RVQ and the evaluator; `consistent`: the RVQ gets its own normalisation."""
+        cfg = self.cfg
+        motions = [self.motions[m] if m in self.motions else self.release.motion(m) for m in self.release.motions("test")]
+        motions = [m for m in motions if 20 <= m.shape[0] <= self.p.max_motion_length]
+        if len(motions) < 2:
+            raise InputFormatError("motions_test.txt has fewer than 2 motions of 20..200 frames",
+                                   path=self.release.root / "motions_test.txt", fix="benchmark a fuller release")
+        official = cfg.evaluator_space == "official"
+        mean, std = (ev.mean, ev.std) if official else (self.rvq_mean, self.rvq_std)
+        drop_last = len(motions) >= cfg.batch_size
+        notes = [] if drop_last else [f"reconstruction: {len(motions)} test motions < batch {cfg.batch_size}; "
+                                      f"the last partial batch is kept (official drop_last would leave none)"]
+        plan = ReactionPlan([m.shape[0] for m in motions], cfg.batch_size, cfg.seed, unit=self.p.unit_length,
+                            max_length=self.p.max_motion_length, frozen=False, drop_last=drop_last)
+        rng = np.random.default_rng(cfg.seed)
+        reps, mpjpe = M.Replications(), M.MPJPE()
+
+        def embed(x: np.ndarray, lens: np.ndarray) -> np.ndarray:
+            if not official:
+                x = ((x * std + mean) - ev.mean) / ev.std
+            return ev.motion_embeddings(x.astype(np.float32), lens)
+
+        for r in range(replications or cfg.replications):
+            gt_rows, rec_rows = [], []
+            for batch in plan.epoch(r):
+                gt = np.stack([padded_motion(motions[c.index], c, mean, std, self.p.max_motion_length) for c in batch])
+                lens = np.array([c.length for c in batch])
+                rec = rvq.forward_decoder(rvq.encode(torch.from_numpy(gt).to(self.device))).float().cpu().numpy()
+                gt_rows.append(embed(gt, lens))
+                rec_rows.append(embed(rec, lens))
+                if r == 0:
+                    for i, n in enumerate(lens):
+                        mpjpe.update(recover_from_ric(rec[i, :n] * std + mean), recover_from_ric(gt[i, :n] * std + mean))
+            gt_emb, rec_emb = np.concatenate(gt_rows), np.concatenate(rec_rows)
+            # eval_vq draws 300 pairs if N > 300 else 100 (clamped to N here)
+            times = min(M.DIVERSITY_TIMES if gt_emb.shape[0] > M.DIVERSITY_TIMES else 100, gt_emb.shape[0])
+            reps.update({"fid": M.fid(gt_emb, rec_emb), "diversity_real": M.diversity(gt_emb, times, rng),
+                         "diversity": M.diversity(rec_emb, times, rng)})
+        out: dict[str, Any] = {k: v.as_dict() for k, v in reps.compute().items()}
+        # MPJPE over the first replication's crops, metres (root-aligned per frame, joints by recover_from_ric)
+        out["mpjpe"] = {"mean": mpjpe.compute(), "frames": mpjpe.frames}
+        out["notes"] = notes
+        out["size"] = len(motions)
+        return out
+
+    # --- training ------------------------------------------------------------------------------------------
+
+    def selection_hook(self, stage: str, ev: MotionEvaluator, rvq_dir: Path | None
+                       ) -> Callable[[torch.nn.Module, int], dict[str, float]]:
+        """evaluate(model, epoch) for train(): test-split FID of the stage as the official in-training eval
+        (rvq: reconstruction; mask: base layer only, CFG 4; res: GT base codes + generated layers, CFG 2)."""
+        from vimo.models.train import load_rvq_run
+
+        s = self.eval_set("test", list(range(len(self.test_pairs))))
+        tensors = [self.batch_tensors(s, b) for b in s.batches]
+        gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
+
+        @torch.no_grad()
+        def evaluate(model: torch.nn.Module, epoch: int) -> dict[str, float]:
+            was = model.training
+            model.eval()
+            rvq = model if stage == "rvq" else load_rvq_run(rvq_dir, self.p, self.device)[0]
+            rows = []
+            for video, gt, lens in tensors:
+                x = torch.from_numpy(gt).to(self.device)
+                tokens = torch.as_tensor(lens // self.p.unit_length, device=self.device)
+                if stage == "rvq":
+                    out = rvq.forward_decoder(rvq.encode(x))
+                elif stage == "mask":
+                    base = model.generate(video, tokens, time_steps=self.cfg.time_steps, cond_scale=self.cfg.cond_scale)
+                    out = rvq.forward_decoder(base.unsqueeze(-1))
+                else:
+                    codes = rvq.encode(x)
+                    out = rvq.forward_decoder(model.generate(codes[..., 0], video, tokens, cond_scale=2.0))
+                rows.append(self.embed(ev, out.float().cpu().numpy(), lens))
+            model.train(was)
+            return {"fid": M.fid(gt_emb, np.concatenate(rows))}
+
+        return evaluate
+
+    def train_hero(self, ev: MotionEvaluator) -> Path:
+        from vimo.models.train import TrainConfig, train
+
+        root = self.out / "checkpoints"
+        t0 = time.perf_counter()
+        for stage in ("rvq", "mask", "res"):
+            tc = TrainConfig(stage=stage, release=self.release.root, out=root / stage, preset=self.p,
+                             rvq_dir=None if stage == "rvq" else root / "rvq", encoder=self.cfg.encoder,
+                             feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
+                             device=self.cfg.device, progress=self.cfg.progress)
+            hook = self.selection_hook(stage, ev, root / "rvq") if self.cfg.select_by_fid else None
+            summary = train(tc, evaluate=hook)
+            if not summary["finished"]:
+                raise InputFormatError(f"{stage} training stopped early", path=root / stage, fix="re-run to resume")
+        self.timing["train_s"] = time.perf_counter() - t0
+        return root
+
+
+def _checkpoint_files(root: Path) -> dict[str, dict[str, str]]:
+    from vimo.models.generate import _model_file, _run_dir
+
+    out = {}
+    for stage in ("rvq", "mask", "res"):
+        path = _model_file(_run_dir(root, stage)) if stage != "rvq" else _rvq_file(_run_dir(root, stage))
+        out[stage] = {"path": str(path), "sha256": file_sha256(path)}
+    return out
+
+
+def _rvq_file(run: Path) -> Path:
+    best = run / "model" / "net_best_fid.tar"
+    return best if best.is_file() else run / "model" / "latest.tar"
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Train or load, evaluate, and write results.json, report.md and plots under cfg.out; returns the results."""
+    from vimo import __version__
+    from vimo.models.generate import load_hero
+
+    t_start = time.perf_counter()
+    bench = Bench(cfg)
+    ev = bench.load_or_train_evaluator()
+    ckpt_root = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.train_hero(ev)
+    hero = load_hero(ckpt_root, bench.p, cfg.device)
+
+    sets = {"test": bench.eval_set("test", list(range(len(bench.test_pairs))))}
+    subset_notes: list[str] = []
+    if cfg.subsets:
+        subsets, subset_notes = read_subset_lists(bench.release, bench.test_pairs)
+        for name, idx in subsets.items():
+            sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
+    sets["test"].notes.extend(subset_notes)
+    results_sets = {}
+    for name, s in sets.items():
+        t0 = time.perf_counter()
+        results_sets[name] = bench.evaluate_generation(hero, ev, s)
+        bench.timing[f"eval_{name}_s"] = time.perf_counter() - t0
+    bench.timing["replication_test_s"] = results_sets["test"]["replication_s"]
+    t0 = time.perf_counter()
+    reconstruction = bench.evaluate_reconstruction(hero.rvq, ev)
+    bench.timing["reconstruction_s"] = time.perf_counter() - t0
+    bench.timing["total_s"] = time.perf_counter() - t_start
+
+    protocol = {"preset": bench.p.name, "batch_size": cfg.batch_size, "replications": cfg.replications,
+                "diversity_rule": cfg.diversity_rule, "mm_batches": cfg.mm_batches, "mm_repeats": cfg.mm_repeats,
+                "mm_times": cfg.mm_times, "seed": cfg.seed, "time_steps": cfg.time_steps,
+                "cond_scale": cfg.cond_scale, "res_cond_scale": cfg.res_cond_scale,
+                "evaluator_space": cfg.evaluator_space, "max_motion_length": bench.p.max_motion_length,
+                "unit_length": bench.p.unit_length, "video_encoder": bench.encoder.encoder_id}
+    provenance = {"release_name": bench.release.root.name, "release_path": str(bench.release.root),
+                  "release_sha256": bench.release_sha, "train_pairs": len(bench.train_pairs),
+                  "test_pairs": len(bench.test_pairs), "vimo_version": __version__,
+                  "seeds": {"train": bench.p.seed, "eval": cfg.seed}, "trained_here": cfg.checkpoints is None,
+                  "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "hardware": hardware(), "checkpoints": _checkpoint_files(ckpt_root)}
+    results = {"format": RESULTS_FORMAT, "evaluator": ev.describe(), "protocol": protocol, "provenance": provenance,
+               "sets": results_sets, "reconstruction": reconstruction, "timing": bench.timing,
+               "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}}
+    out = Path(cfg.out)
+    write_json(out / "results.json", results)
+    write_text(out / "report.md", render_report(results))
+    plot_results(results, out)
+    return results
