@@ -108,8 +108,9 @@ def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray 
     """Normal of the floor under the standing feet (sign towards `rough_up`), or None when the feet
     do not span a plane. Per frame and person the lower toe is taken (the stance foot); the plane is
     fitted by least squares, trimming points more than 3 cm off it, three times. None when the
-    toes spread less than ~8 cm in either floor direction, or the plane and the bodies disagree by
-    more than 15 degrees."""
+    toes spread less than ~8 cm in either floor direction, when the off-plane scatter over the
+    narrower spread leaves the tilt uncertain by more than 1 degree, or when the plane and the
+    bodies disagree by more than 15 degrees."""
     pts = []
     for j in persons:
         toes = j[:, list(_TOES)]
@@ -137,6 +138,9 @@ def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray 
             return None
         n = vt[2] if np.dot(vt[2], rough_up) >= 0 else -vt[2]
         keep = np.abs((p - centre) @ n) <= 0.03
+    # the tilt is only known to about (height noise / spread): demand better than 1 degree
+    if spread[2] / spread[1] > math.tan(math.radians(1.0)):
+        return None
     if np.dot(n, rough_up) < math.cos(math.radians(15)):
         return None
     return n / np.linalg.norm(n)
