@@ -109,7 +109,7 @@ class Source(ABC):
     needs_body_models: ClassVar[bool] = False
 
     def __init__(self, root: str | Path, config: SourceConfig | None = None):
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser().absolute()
         self.config = config if config is not None else self.config_class()
 
     # -- what a subclass implements

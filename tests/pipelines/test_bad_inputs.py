@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tests.fixtures.sources import (
-    EgoSequence, fit_body_params, interx_sequence_id, write_amass_tree, write_body_models, write_egohumans_tree,
-    write_harmony4d_tree, write_interx_person, write_interx_tree,
+    EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree,
+    write_interx_person, write_interx_tree,
 )
-from vimo.pipelines.body import load_body_model, rest_joints
+from vimo.pipelines.body import load_body_model
 from vimo.pipelines.convert import ConvertOptions, convert, list_clips
 from vimo.pipelines.sources import get_source
 from vimo.synthetic import generate

@@ -233,3 +233,14 @@ def test_catalog_rows_follow_the_clip_folders(interx, tmp_path):
     convert(interx_source(root, interx.body_models), ConvertOptions(workspace=ws, max_frames=60))
     with Workspace.open(ws) as w:
         assert {r["clip_id"] for r in w.catalog.clips(source="interx")} == {c["clip_id"] for c in list_clips(ws)}
+
+
+def test_relative_source_root(tmp_path, monkeypatch):
+    from vimo.synthetic import generate_many, write_interactions
+
+    write_interactions(generate_many(3, seed=1), tmp_path / "synth")
+    monkeypatch.chdir(tmp_path)
+    cls = get_source("joints")
+    summary = convert(cls(Path("synth"), cls.config_class(fps=20.0)), ConvertOptions(workspace=Path("ws")))
+    assert (summary.converted, summary.quarantined) == (3, 0)
+    assert len(list_clips(tmp_path / "ws")) == 3
