@@ -27,7 +27,10 @@ def test_wheel_has_only_the_vimo_package(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"vimo", "vimo-0.1.0.dist-info"}, tops
     for module in ("vimo/__init__.py", "vimo/pipelines/__init__.py", "vimo/annotation/__init__.py",
-                   "vimo/models/__init__.py", "vimo/motion/features.py", "vimo/cli/__init__.py"):
+                   "vimo/models/__init__.py", "vimo/motion/features.py", "vimo/cli/__init__.py",
+                   "vimo/pipelines/data/egohumans_sequence_configs.csv", "vimo/pipelines/data/README.md",
+                   "vimo/annotation/templates/configs/rating/v1.xml",
+                   "vimo/annotation/templates/instructions/rating/v1.html"):
         assert module in names
     assert not any(n.startswith("vimo/tests") for n in names)
     entry = zipfile.ZipFile(wheel).read("vimo-0.1.0.dist-info/entry_points.txt").decode()

@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
                  "Label Studio rounds: server, rounds (create/push/pull/status/close), instructions.", "annotate"),
     "train": ("vimo.cli.train", "train", "Train the reference HERO (rvq, mask or res) on a release.", "train"),
     "generate": ("vimo.cli.generate", "generate", "Reaction motions for a video from HERO checkpoints.", "train"),
+    "bench": ("vimo.cli.bench", "bench",
+              "Benchmark a release with the reference HERO (FID, Diversity, MultiModality, 95% CI).", "train"),
+    "leaderboard": ("vimo.cli.bench", "leaderboard", "Rank benchmark results; refuses different evaluators or protocols.",
+                    None),
     "synth": ("vimo.cli.synth", "app", "Synthetic two-person interactions (the embedded default data).", None),
     "demo": ("vimo.cli.demo", "demo", "Run the mission end to end on synthetic data.", None),
 }
