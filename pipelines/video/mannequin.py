@@ -1,0 +1,141 @@
+"""A mannequin mesh built from the 22 HumanML3D joints: tapered capsules per bone, a head, hands and
+feet. Rendering needs no licensed body model file with it (joints-only sources, no SMPL files).
+
+    mesh = build_mannequin(joints)          # joints (T, 22, 3) float32, metres, Y up
+    mesh.vertices[t], mesh.normals[t], mesh.faces
+
+Every capsule is a template sphere split at its equator: the upper half rides on the bone's end,
+the lower half on its start, and the ring between them is the cylinder. Vertex normals are the
+template's sphere normals turned with the bone, so they are exact for straight capsules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vimo.errors import MotionError
+
+#: (start joint, end joint, start radius m, end radius m); an end of -1 / -2 is the left / right hand
+#: tip, -3 the top of the head, -4 the nose (points derived from the joints)
+BONES: tuple[tuple[int, int, float, float], ...] = (
+    # legs
+    (1, 4, 0.075, 0.055), (4, 7, 0.052, 0.040), (7, 10, 0.042, 0.034),
+    (2, 5, 0.075, 0.055), (5, 8, 0.052, 0.040), (8, 11, 0.042, 0.034),
+    # pelvis and trunk
+    (1, 2, 0.085, 0.085), (0, 3, 0.110, 0.105), (3, 6, 0.105, 0.110), (6, 9, 0.115, 0.120),
+    (9, 12, 0.060, 0.050), (13, 14, 0.070, 0.070), (16, 17, 0.060, 0.060),
+    # shoulders and arms
+    (9, 13, 0.065, 0.060), (9, 14, 0.065, 0.060), (13, 16, 0.060, 0.055), (14, 17, 0.060, 0.055),
+    (16, 18, 0.048, 0.040), (17, 19, 0.048, 0.040), (18, 20, 0.040, 0.032), (19, 21, 0.040, 0.032),
+    (20, -1, 0.034, 0.026), (21, -2, 0.034, 0.026),
+    # neck, head, nose (the nose shows where the head faces)
+    (12, 15, 0.050, 0.055), (15, -3, 0.098, 0.090), (15, -4, 0.020, 0.016),
+)
+HAND_LENGTH_M = 0.09
+HEAD_TOP_M = 0.11
+NOSE_M = 0.105
+
+
+@dataclass
+class MannequinMesh:
+    """vertices, normals: (T, V, 3) float32 (metres, Y up; unit normals); faces: (F, 3) int32."""
+
+    vertices: np.ndarray
+    normals: np.ndarray
+    faces: np.ndarray
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(n, 1e-9)
+
+
+def _template(n_lat: int, n_lon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit sphere rings from the top pole to the bottom pole with the equator doubled.
+    Returns directions (V, 3), anchor (V,) 1 = bone end / 0 = bone start, faces (F, 3)."""
+    top = np.linspace(0.0, np.pi / 2, n_lat + 1)
+    polar = np.concatenate([top, np.pi - top[::-1]])  # equator twice: the cylinder joins them
+    anchor = np.concatenate([np.ones(n_lat + 1), np.zeros(n_lat + 1)])
+    lon = np.linspace(0.0, 2 * np.pi, n_lon, endpoint=False)
+    p, l = np.meshgrid(polar, lon, indexing="ij")
+    dirs = np.stack([np.sin(p) * np.cos(l), np.cos(p), np.sin(p) * np.sin(l)], axis=-1).reshape(-1, 3)
+    rings = len(polar)
+    faces = []
+    for i in range(rings - 1):
+        for j in range(n_lon):
+            a, b = i * n_lon + j, i * n_lon + (j + 1) % n_lon
+            c, d = a + n_lon, b + n_lon
+            faces += [(a, b, c), (b, d, c)]  # counter-clockwise seen from outside
+    return dirs, np.repeat(anchor, n_lon), np.asarray(faces, dtype=np.int32)
+
+
+def _body_forward(joints: np.ndarray) -> np.ndarray:
+    """(T, 3) horizontal facing from hips and shoulders (left = +X, up = +Y, forward = +Z at rest)."""
+    left = (joints[:, 1] - joints[:, 2]) + (joints[:, 16] - joints[:, 17])
+    fwd = np.cross(left, np.array([0.0, 1.0, 0.0]))
+    fwd[:, 1] = 0.0
+    return _unit(fwd)
+
+
+def _derived_points(joints: np.ndarray) -> dict[int, np.ndarray]:
+    """Hand tips, head top and nose tip, (T, 3) each."""
+    up = _unit(joints[:, 15] - joints[:, 12])
+    fwd = _body_forward(joints)
+    fwd = _unit(fwd - np.sum(fwd * up, axis=-1, keepdims=True) * up)
+    return {
+        -1: joints[:, 20] + HAND_LENGTH_M * _unit(joints[:, 20] - joints[:, 18]),
+        -2: joints[:, 21] + HAND_LENGTH_M * _unit(joints[:, 21] - joints[:, 19]),
+        -3: joints[:, 15] + HEAD_TOP_M * up,
+        -4: joints[:, 15] + 0.03 * up + NOSE_M * fwd,
+    }
+
+
+def _bone_rotations(direction: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations taking +Y to `direction` (unit); the twist is arbitrary (capsules are round)."""
+    ref = np.where(np.abs(direction[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]))
+    x = _unit(np.cross(direction, ref))
+    z = np.cross(x, direction)
+    return np.stack([x, direction, z], axis=-1)
+
+
+def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14) -> MannequinMesh:
+    """The mannequin of every frame of `joints` ((T, 22, 3), metres, Y up)."""
+    j = np.asarray(joints, dtype=np.float64)
+    if j.ndim != 3 or j.shape[1:] != (22, 3):
+        raise MotionError(f"joints have shape {j.shape}, expected (T, 22, 3)", fix="pass HumanML3D 22-joint tracks")
+    if not np.isfinite(j).all():
+        raise MotionError("joints hold NaN or inf", fix="repair or drop the clip")
+    extra = _derived_points(j)
+
+    def point(k: int) -> np.ndarray:
+        return j[:, k] if k >= 0 else extra[k]
+
+    starts = np.stack([point(a) for a, _, _, _ in BONES], axis=1)  # (T, B, 3)
+    ends = np.stack([point(b) for _, b, _, _ in BONES], axis=1)
+    r0 = np.array([r for _, _, r, _ in BONES])
+    r1 = np.array([r for _, _, _, r in BONES])
+    dirs, anchor, tri = _template(n_lat, n_lon)
+    axis = ends - starts
+    length = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.where(length > 1e-6, axis / np.maximum(length, 1e-9), np.array([0.0, 1.0, 0.0]))
+    rot = _bone_rotations(axis)  # (T, B, 3, 3)
+    normals = np.einsum("tbij,vj->tbvi", rot, dirs)  # (T, B, V, 3)
+    base = np.where(anchor[None, None, :, None] > 0.5, ends[:, :, None, :], starts[:, :, None, :])
+    radius = np.where(anchor[None, :] > 0.5, r1[:, None], r0[:, None])  # (B, V)
+    verts = base + radius[None, :, :, None] * normals
+    t, b, v = verts.shape[:3]
+    faces = (tri[None, :, :] + (np.arange(b) * v)[:, None, None]).reshape(-1, 3).astype(np.int32)
+    return MannequinMesh(vertices=verts.reshape(t, b * v, 3).astype(np.float32),
+                         normals=normals.reshape(t, b * v, 3).astype(np.float32), faces=faces)
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(T, V, 3) float32 area-weighted unit vertex normals of triangle meshes (T, V, 3) with faces (F, 3)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    tri = v[:, faces]  # (T, F, 3, 3)
+    fn = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+    out = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(out, (slice(None), faces[:, k]), fn)
+    return _unit(out).astype(np.float32)

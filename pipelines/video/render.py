@@ -1,0 +1,414 @@
+"""Render the actor's motion of every clip: one clay-lit body on a neutral background, headless
+(pyrender on EGL; Mesa's software device is enough), encoded to an H.264 yuv420p mp4 and
+registered in the workspace catalog as a `rendered` video of its clip.
+
+    from vimo.pipelines.video.render import RenderOptions, render_workspace
+    summary = render_workspace(RenderOptions(workspace="ws", camera="reactor-view", size=(1280, 720)))
+
+The body is the SMPL-family mesh of a model file when `body_models` is given (posed by inverse
+kinematics from the clip's joints: clips keep joints, not model parameters), else a mannequin
+built from the 22 joints, so rendering never needs licensed files. The lights are a three-point
+rig attached to the camera, so the side the camera sees is always lit.
+
+Output: <ws>/videos/rendered/<camera>/<clip_id>.mp4, video id `<clip_id>.render-<camera>`; the
+catalog row's provenance holds the render settings, and a re-run skips a clip whose file still
+has the recorded checksum and settings (jobs kind "render:<camera>").
+"""
+from __future__ import annotations
+
+import os
+
+# Must be set before OpenGL is first imported anywhere in the process (PyOpenGL reads it once).
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import time  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from vimo import __version__  # noqa: E402
+from vimo.errors import InputFormatError, MotionError, VimoError  # noqa: E402
+from vimo.pipelines.video import encode  # noqa: E402
+from vimo.pipelines.video.camera import CAMERAS, CameraPath, camera_path  # noqa: E402
+from vimo.pipelines.video.mannequin import build_mannequin, vertex_normals  # noqa: E402
+
+#: the render format: bump when the look of a rendered video changes (re-runs then redo every clip)
+RENDER_VERSION = 1
+BACKGROUND = (0.62, 0.63, 0.65)
+CLAY = (0.80, 0.74, 0.68)
+#: (yaw deg, pitch deg, intensity): key from the upper left, fill from the right, rim from behind
+LIGHT_RIG = ((-35.0, -30.0, 2.3), (40.0, -10.0, 0.9), (180.0, -35.0, 1.8))
+AMBIENT = 0.22
+
+
+def _pyrender():
+    """pyrender, imported headless, with the numpy-2 shim pyrender 0.1.45 needs (Mesh.bounds uses np.infty)."""
+    from vimo.extras import require
+
+    if not hasattr(np, "infty"):
+        np.infty = np.inf  # type: ignore[attr-defined]
+    import warnings
+
+    # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every texture read
+    warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
+    return require("render", "pyrender")
+
+
+def _rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """4x4 pose turning a camera-frame light (shining along -Z) by yaw about +Y, then pitch about +X."""
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    pose = np.eye(4)
+    pose[:3, :3] = ry @ rx
+    return pose
+
+
+class ClayRenderer:
+    """One offscreen renderer with a clay material, a neutral background and a camera-attached light rig.
+
+    Reuse one per process (`get_renderer`): replacing an EGL renderer without `close()` first breaks
+    the context (EGL_BAD_DISPLAY).
+    """
+
+    def __init__(self, width: int, height: int):
+        pr = _pyrender()
+        encode.check_size(width, height)
+        self.width, self.height = width, height
+        self._pr = pr
+        try:
+            self._renderer = pr.OffscreenRenderer(width, height)
+        except Exception as exc:  # noqa: BLE001  (EGL/driver errors come in many types)
+            raise VimoError(f"headless OpenGL (EGL) is not available: {type(exc).__name__}: {exc}",
+                            fix="install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1 "
+                                "(apt-get) and keep PYOPENGL_PLATFORM=egl") from None
+        self.scene = pr.Scene(bg_color=[*BACKGROUND, 1.0], ambient_light=[AMBIENT] * 3)
+        self._camera = pr.PerspectiveCamera(yfov=np.radians(40.0), aspectRatio=width / height, znear=0.05,
+                                            zfar=100.0)
+        self._camera_node = self.scene.add(self._camera, pose=np.eye(4))
+        for yaw, pitch, intensity in LIGHT_RIG:
+            light = pr.DirectionalLight(color=[1.0, 1.0, 1.0], intensity=intensity)
+            self.scene.add(light, pose=_rotation(yaw, pitch), parent_node=self._camera_node)
+        self._material = pr.MetallicRoughnessMaterial(baseColorFactor=[*CLAY, 1.0], metallicFactor=0.0,
+                                                      roughnessFactor=0.75)
+        self._body = None
+
+    def frame(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
+              yfov: float) -> np.ndarray:
+        """One RGB frame (H, W, 3) uint8 of the body (vertices/normals (V, 3), faces (F, 3)) seen from
+        `camera_pose` (4x4 camera-to-world, OpenGL)."""
+        pr = self._pr
+        if self._body is not None:
+            self.scene.remove_node(self._body)
+        prim = pr.Primitive(positions=vertices, normals=normals, indices=faces, material=self._material)
+        self._body = self.scene.add(pr.Mesh([prim]))
+        self._camera.yfov = float(yfov)
+        self.scene.set_pose(self._camera_node, camera_pose)
+        color, _ = self._renderer.render(self.scene)
+        return np.ascontiguousarray(color[:, :, :3])
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.delete()
+            self._renderer = None
+
+
+_RENDERER: ClayRenderer | None = None
+
+
+def get_renderer(width: int, height: int) -> ClayRenderer:
+    """The process's renderer at this size (the previous one is deleted first when the size changes)."""
+    global _RENDERER
+    if _RENDERER is not None and (_RENDERER.width, _RENDERER.height) != (width, height):
+        _RENDERER.close()
+        _RENDERER = None
+    if _RENDERER is None:
+        _RENDERER = ClayRenderer(width, height)
+    return _RENDERER
+
+
+# ----------------------------------------------------------------------------- bodies
+
+@dataclass
+class BodyMeshes:
+    """vertices, normals (T, V, 3) float32; faces (F, 3) int32; `kind` says what was built."""
+
+    vertices: np.ndarray
+    normals: np.ndarray
+    faces: np.ndarray
+    kind: str
+
+
+def body_meshes(joints: np.ndarray, *, body_models: str | Path | None = None, model_type: str = "smpl",
+                gender: str = "neutral", cache_dir: str | Path | None = None) -> BodyMeshes:
+    """The meshes of one person's motion (joints (T, 22, 3), metres, Y up): the mannequin, or the
+    SMPL-family mesh posed from the joints when `body_models` names a model folder or file."""
+    if body_models is None:
+        m = build_mannequin(joints)
+        return BodyMeshes(m.vertices, m.normals, m.faces, "mannequin")
+    from vimo.pipelines.body import load_body_model
+    from vimo.pipelines.video.posing import pose_body_model
+
+    model = load_body_model(body_models, model_type, gender, cache_dir=cache_dir)
+    verts, faces = pose_body_model(model, joints)
+    return BodyMeshes(verts.astype(np.float32), vertex_normals(verts, faces), faces.astype(np.int32),
+                      f"{model.model_type}-{model.gender}:{model.sha256[:12]}")
+
+
+def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8, one per mesh frame."""
+    renderer = get_renderer(width, height)
+    for t in range(len(meshes.vertices)):
+        yield renderer.frame(meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov)
+
+
+def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """Linear resampling of (T, 22, 3) joints; the same array when the rates agree."""
+    if abs(fps_in - fps_out) < 1e-9:
+        return joints
+    t = len(joints)
+    n = max(2, int(round((t - 1) * fps_out / fps_in)) + 1)
+    src = np.arange(t) / fps_in
+    dst = np.arange(n) / fps_out
+    flat = joints.reshape(t, -1)
+    out = np.stack([np.interp(dst, src, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(n, *joints.shape[1:])
+
+
+# ----------------------------------------------------------------------------- workspace runs
+
+@dataclass
+class RenderOptions:
+    """How `vimo render` runs. Each field is also a flag."""
+
+    workspace: Path
+    #: reactor-view (default) | front | orbit
+    camera: str = "reactor-view"
+    #: (width, height) in pixels, even
+    size: tuple[int, int] = (1280, 720)
+    #: output frame rate; the clip's own rate (20) keeps one video frame per motion frame
+    fps: float = 20.0
+    #: folder of SMPL-family model files; None renders the mannequin
+    body_models: Path | None = None
+    model_type: str = "smpl"
+    gender: str = "neutral"
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    crf: int = encode.CRF
+    preset: str = encode.PRESET
+    #: render only these clips (None: every ok clip of the catalog that has an actor)
+    clip_ids: list[str] | None = None
+    limit: int | None = None
+    #: render again even when the file validates
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        self.workspace = Path(self.workspace).expanduser()
+        if self.camera not in CAMERAS:
+            raise VimoError(f"unknown camera {self.camera!r}", fix=f"use one of: {', '.join(CAMERAS)}")
+        encode.check_size(*self.size)
+        if not 1 <= self.fps <= 120:
+            raise VimoError(f"--fps must be within 1-120, got {self.fps}", fix="pass e.g. --fps 20")
+        if self.body_models is not None:
+            self.body_models = Path(self.body_models).expanduser()
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One clip to render (picklable, for the executors)."""
+
+    workspace: str
+    clip_id: str
+    out_rel: str
+    camera: str
+    width: int
+    height: int
+    fps: float
+    body_models: str | None
+    model_type: str
+    gender: str
+    crf: int
+    preset: str
+
+    def settings(self) -> dict[str, Any]:
+        s = asdict(self)
+        for k in ("workspace", "clip_id", "out_rel"):
+            s.pop(k)
+        s["render_version"] = RENDER_VERSION
+        return s
+
+
+@dataclass
+class RenderResult:
+    clip_id: str
+    status: str  # rendered | skipped | failed
+    record: dict[str, Any] | None = None
+    reason: str | None = None
+    frames: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RenderSummary:
+    camera: str
+    clips: int = 0
+    rendered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), fps=self.fps)
+
+
+def video_id(clip_id: str, camera: str) -> str:
+    return f"{clip_id}.render-{camera}"
+
+
+def load_clip_joints(clip_dir: Path) -> tuple[dict, np.ndarray | None, np.ndarray]:
+    """(meta, actor (T, 22, 3) or None, reactor (T, 22, 3)) of a validated clip folder."""
+    from vimo.pipelines.convert import validate_clip
+
+    meta = validate_clip(clip_dir)
+    files = meta["files"]
+    reactor = np.load(clip_dir / files["joints_reactor"]["path"]).astype(np.float64)
+    actor = None
+    if "joints_actor" in files:
+        actor = np.load(clip_dir / files["joints_actor"]["path"]).astype(np.float64)
+    for who, arr in (("actor", actor), ("reactor", reactor)):
+        if arr is not None and not np.isfinite(arr).all():
+            raise MotionError(f"the {who}'s joints hold NaN or inf", path=clip_dir, fix="re-run vimo convert")
+    return meta, actor, reactor
+
+
+def render_clip(job: RenderJob) -> RenderResult:
+    """One unit of work (runs in a worker): clip joints -> meshes -> frames -> mp4. Never raises for
+    bad input: the result says why it failed."""
+    t0 = time.perf_counter()
+    ws = Path(job.workspace)
+    try:
+        meta, actor, reactor = load_clip_joints(ws / "clips" / job.clip_id)
+        if actor is None:
+            raise MotionError("the clip has no actor to render (a single-person source)",
+                              path=ws / "clips" / job.clip_id, fix="render clips of two-person sources")
+        clip_fps = float(meta.get("fps", 20.0))
+        actor_r = resample(actor, clip_fps, job.fps)
+        reactor_r = resample(reactor, clip_fps, job.fps)
+        meshes = body_meshes(actor_r, body_models=job.body_models, model_type=job.model_type, gender=job.gender,
+                             cache_dir=ws / "cache" / "body")
+        path = camera_path(job.camera, actor_r, reactor_r, fps=job.fps, aspect=job.width / job.height)
+        out = ws / job.out_rel
+        n = encode.write_mp4(out, render_frames(meshes, path, job.width, job.height), fps=job.fps, crf=job.crf,
+                             preset=job.preset)
+        info = encode.probe(out)
+        if info.n_frames != n or (info.width, info.height) != (job.width, job.height):
+            raise VimoError(f"the encoded file holds {info.n_frames} frames at {info.width}x{info.height}, "
+                            f"{n} at {job.width}x{job.height} were written", path=out, fix="re-run vimo render")
+        record = {
+            "video_id": video_id(job.clip_id, job.camera), "kind": "rendered", "clip_id": job.clip_id,
+            "path": job.out_rel, "checksum": encode.sha256_file(out), **info.as_record(),
+            "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
+            "provenance": {"renderer": "pyrender-egl", "body": meshes.kind, "settings": job.settings(),
+                           "clip_checksum": meta["files"]["joints_actor"]["sha256"], "clip_fps": clip_fps,
+                           "vimo_version": __version__, "pix_fmt": info.pix_fmt},
+        }
+        return RenderResult(job.clip_id, "rendered", record=record, frames=n, seconds=time.perf_counter() - t0)
+    except VimoError as exc:
+        return RenderResult(job.clip_id, "failed", reason=exc.one_line(), seconds=time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001  (one bad clip must not stop the batch)
+        return RenderResult(job.clip_id, "failed", reason=f"{ws / 'clips' / job.clip_id}: unexpected "
+                            f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+
+
+def _up_to_date(ws: Any, job: RenderJob) -> bool:
+    """True when the catalog row, the file's checksum and the settings all match (a re-run skips it)."""
+    row = ws.catalog.get("videos", video_id(job.clip_id, job.camera))
+    if row is None or row.get("provenance", {}).get("settings") != job.settings():
+        return False
+    try:
+        path = ws.resolve(row["path"])
+    except VimoError:
+        return False
+    clip_meta = ws.root / "clips" / job.clip_id / "meta.json"
+    if not path.is_file() or not clip_meta.is_file():
+        return False
+    import json
+
+    actor_sha = json.loads(clip_meta.read_text()).get("files", {}).get("joints_actor", {}).get("sha256")
+    return actor_sha == row["provenance"].get("clip_checksum") and encode.sha256_file(path) == row["checksum"]
+
+
+def make_jobs(options: RenderOptions, clips: list[dict]) -> list[RenderJob]:
+    w, h = options.size
+    return [RenderJob(workspace=str(options.workspace), clip_id=c["clip_id"],
+                      out_rel=f"videos/rendered/{options.camera}/{c['clip_id']}.mp4", camera=options.camera,
+                      width=w, height=h, fps=float(options.fps),
+                      body_models=None if options.body_models is None else str(options.body_models),
+                      model_type=options.model_type, gender=options.gender, crf=options.crf, preset=options.preset)
+            for c in clips]
+
+
+def render_workspace(options: RenderOptions,
+                     progress: Callable[[RenderResult, int, int], None] | None = None) -> RenderSummary:
+    """Render every ok two-person clip of the workspace catalog (or `options.clip_ids`) through the
+    chosen executor; registers each video in the catalog; returns the summary."""
+    from vimo.pipelines.executors import make_executor
+    from vimo.workspace import Workspace
+
+    t0 = time.perf_counter()
+    ws = Workspace.open(options.workspace)
+    summary = RenderSummary(camera=options.camera)
+    kind = f"render:{options.camera}"
+    try:
+        clips = [c for c in ws.catalog.clips(status="ok") if c.get("actor_joints")]
+        if options.clip_ids is not None:
+            known = {c["clip_id"] for c in clips}
+            unknown = [c for c in options.clip_ids if c not in known]
+            if unknown:
+                raise InputFormatError(f"clip {unknown[0]!r} is not an ok two-person clip of the catalog",
+                                       path=ws.root, fix="list the clips with: vimo clips list --workspace WS")
+            wanted = set(options.clip_ids)
+            clips = [c for c in clips if c["clip_id"] in wanted]
+        if options.limit is not None:
+            clips = clips[: options.limit]
+        jobs = make_jobs(options, clips)
+        summary.clips = len(jobs)
+        ws.catalog.enqueue(kind, [j.clip_id for j in jobs])
+        todo = []
+        for job in jobs:
+            if not options.force and _up_to_date(ws, job):
+                summary.skipped += 1
+                ws.catalog.finish(kind, job.clip_id)
+                if progress is not None:
+                    progress(RenderResult(job.clip_id, "skipped"), summary.skipped, len(jobs))
+            else:
+                todo.append(job)
+        executor = make_executor(options.executor, options.workers, options.ray_address)
+        try:
+            for i, result in enumerate(executor.map(render_clip, todo), summary.skipped + 1):
+                if result.status == "rendered":
+                    ws.catalog.add_video(**result.record)
+                    ws.catalog.finish(kind, result.clip_id)
+                    summary.rendered += 1
+                    summary.frames += result.frames
+                else:
+                    ws.catalog.fail(kind, result.clip_id, result.reason or "")
+                    summary.failed += 1
+                    summary.failures.append((result.clip_id, result.reason or ""))
+                if progress is not None:
+                    progress(result, i, len(jobs))
+        finally:
+            executor.close()
+    finally:
+        ws.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary

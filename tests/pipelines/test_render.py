@@ -1,0 +1,214 @@
+"""Rendering the actor's motion: mannequin geometry, camera paths, real H.264 files decoded and
+checked (codec, size, frames, body in frame, lit, moving), catalog rows, re-runs, bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.fixtures.video import BACKGROUND_RGB, body_mask, write_synthetic_workspace
+from vimo.errors import MotionError, VimoError
+from vimo.pipelines.video import encode
+from vimo.pipelines.video.camera import camera_path, look_at
+from vimo.pipelines.video.mannequin import build_mannequin
+from vimo.pipelines.video.render import RenderOptions, render_workspace, video_id
+from vimo.synthetic import generate
+from vimo.workspace import Workspace
+
+W, H = 160, 120
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return write_synthetic_workspace(tmp_path_factory.mktemp("render") / "ws")
+
+
+@pytest.fixture(scope="module")
+def rendered(ws):
+    summary = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    return summary
+
+
+def test_mannequin_is_closed_outward_and_follows_the_joints():
+    x = generate("wave", seed=0, fps=20, duration_s=2.0)
+    m = build_mannequin(x.actor)
+    t, v, _ = m.vertices.shape
+    assert t == len(x.actor) and m.normals.shape == m.vertices.shape and m.faces.max() < v
+    tri = m.vertices[0][m.faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    big = np.linalg.norm(fn, axis=1) > 1e-10
+    assert (np.einsum("ij,ij->i", fn[big], m.normals[0][m.faces[big, 0]]) > 0).all()  # counter-clockwise outside
+    # the mesh hugs the skeleton: every joint lies within 12 cm of a vertex, and the head is on top
+    d = np.linalg.norm(m.vertices[:, None, :, :] - x.actor[:, :, None, :].astype(np.float32), axis=-1).min(-1)
+    assert d.max() < 0.12
+    assert m.vertices[:, :, 1].max() > x.actor[:, 15, 1].max() + 0.08
+    with pytest.raises(MotionError, match=r"\(T, 22, 3\)"):
+        build_mannequin(np.zeros((5, 21, 3)))
+    bad = x.actor.copy()
+    bad[3, 4, 0] = np.nan
+    with pytest.raises(MotionError, match="NaN"):
+        build_mannequin(bad)
+
+
+def _project(pose: np.ndarray, yfov: float, aspect: float, point: np.ndarray) -> np.ndarray:
+    cam = np.linalg.inv(pose) @ np.append(point, 1.0)
+    f = 1 / np.tan(yfov / 2)
+    return np.array([f / aspect * cam[0] / -cam[2], f * cam[1] / -cam[2], -cam[2]])
+
+
+@pytest.mark.parametrize("kind", ["reactor-view", "front", "orbit"])
+def test_camera_paths_keep_the_actor_in_view(kind):
+    x = generate("handshake", seed=2, fps=20, duration_s=3.0)
+    path = camera_path(kind, x.actor, x.reactor, fps=20, aspect=4 / 3)
+    assert path.poses.shape == (len(x.actor), 4, 4)
+    rot = path.poses[:, :3, :3]
+    assert np.allclose(rot @ rot.transpose(0, 2, 1), np.eye(3), atol=1e-9)
+    for t in range(0, len(x.actor), 10):
+        ndc = _project(path.poses[t], path.yfov, 4 / 3, x.actor[t, 9])  # the actor's chest
+        assert ndc[2] > 0.3 and abs(ndc[0]) < 0.8 and abs(ndc[1]) < 0.9, (t, ndc)
+    if kind == "reactor-view":  # at the reactor's head
+        assert np.linalg.norm(path.poses[:, :3, 3] - x.reactor[:, 15], axis=-1).max() < 0.25
+    if kind == "front":
+        assert np.allclose(path.poses, path.poses[0])
+    if kind == "orbit":
+        assert not np.allclose(path.poses[0, :3, 3], path.poses[-1, :3, 3])
+    with pytest.raises(VimoError, match="unknown camera"):
+        camera_path("top", x.actor, x.reactor)
+    with pytest.raises(MotionError, match="reactor"):
+        camera_path("reactor-view", x.actor, None)
+
+
+def test_look_at_points_the_camera_minus_z_at_the_target():
+    pose = look_at(np.array([[0.0, 1.0, 5.0]]), np.array([[0.0, 1.0, 0.0]]))[0]
+    assert np.allclose(pose[:3, 2], [0, 0, 1]) and np.allclose(pose[:3, 1], [0, 1, 0])
+
+
+def test_rendered_files_are_browser_h264_with_the_clip_frames(ws, rendered):
+    assert rendered.rendered == 2 and rendered.failed == 0, rendered.failures
+    w = Workspace.open(ws)
+    try:
+        clips = {c["clip_id"]: c for c in w.catalog.clips()}
+        videos = w.catalog.query("videos", "kind='rendered'")
+        assert len(videos) == 2
+        for v in videos:
+            assert v["video_id"] == video_id(v["clip_id"], "reactor-view")
+            path = w.resolve(v["path"])
+            info = encode.probe(path)
+            assert (info.codec, info.pix_fmt, info.width, info.height) == ("h264", "yuv420p", W, H)
+            assert info.n_frames == clips[v["clip_id"]]["n_frames"] == v["n_frames"]
+            assert info.fps == 20.0 and v["checksum"] == encode.sha256_file(path)
+            assert v["provenance"]["body"] == "mannequin" and v["licence"] == "CC0 (synthetic)"
+            assert path.read_bytes()[4:8] == b"ftyp"
+            head = path.read_bytes()[:4096]
+            assert b"moov" in head  # faststart: the index comes first, so browsers can start playing
+    finally:
+        w.close()
+
+
+def test_decoded_frames_show_a_lit_moving_body_in_frame(ws, rendered):
+    w = Workspace.open(ws)
+    try:
+        v = w.catalog.query("videos", "kind='rendered'")[0]
+        frames = np.stack(list(encode.read_frames(w.resolve(v["path"]))))
+    finally:
+        w.close()
+    assert frames.shape == (v["n_frames"], H, W, 3)
+    masks = np.stack([body_mask(f) for f in frames])
+    coverage = masks.mean(axis=(1, 2))
+    assert (coverage > 0.01).all() and (coverage < 0.6).all()  # a body, not an empty or flooded frame
+    # in frame: the body's pixels stay off the left/right borders and its centre near the middle
+    assert not masks[:, :, :2].any() and not masks[:, :, -2:].any()
+    ys, xs = np.nonzero(masks[len(masks) // 2])
+    assert 0.2 * W < xs.mean() < 0.8 * W and 0.15 * H < ys.mean() < 0.85 * H
+    # lit: body pixels are bright clay with shading, never black
+    body = frames[masks]
+    lum = body.astype(np.float64).mean(-1)
+    assert lum.mean() > 120 and np.percentile(lum, 5) > 40 and lum.std() > 8
+    bg = frames[~masks].astype(np.float64).mean(0)
+    assert np.abs(bg - BACKGROUND_RGB).max() < 6
+    # moving: the silhouette changes over the clip
+    change = (masks[1:] ^ masks[:-1]).mean(axis=(1, 2))
+    assert change.sum() > 0.05 and (masks[0] ^ masks[-1]).sum() > 30
+
+
+def test_rerun_skips_valid_videos_and_redoes_a_damaged_one(ws, rendered):
+    again = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    assert (again.skipped, again.rendered) == (2, 0)
+    w = Workspace.open(ws)
+    try:
+        v = w.catalog.query("videos", "kind='rendered'")[0]
+        path = w.resolve(v["path"])
+        path.write_bytes(path.read_bytes()[:1000])  # truncated
+        third = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+        assert (third.skipped, third.rendered) == (1, 1)
+        assert encode.probe(path).n_frames == v["n_frames"]
+        assert {j["status"] for j in w.catalog.jobs("render:reactor-view")} == {"done"}
+    finally:
+        w.close()
+
+
+def test_front_camera_and_a_clip_selection(ws, rendered):
+    w = Workspace.open(ws)
+    cid = w.catalog.clips()[0]["clip_id"]
+    w.close()
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
+    assert s.rendered == 1
+    w = Workspace.open(ws)
+    try:
+        row = w.catalog.get("videos", video_id(cid, "front"))
+        assert row["path"] == f"videos/rendered/front/{cid}.mp4" and row["n_frames"] > 0
+    finally:
+        w.close()
+    with pytest.raises(VimoError, match="not an ok two-person clip"):
+        render_workspace(RenderOptions(workspace=ws, size=(W, H), clip_ids=["nope"]))
+
+
+def test_a_damaged_clip_fails_alone_with_a_one_line_reason(tmp_path):
+    ws = write_synthetic_workspace(tmp_path / "ws", kinds=("wave", "bow"))
+    w = Workspace.open(ws)
+    bad = w.catalog.clips()[0]["clip_id"]
+    w.close()
+    p = ws / "clips" / bad / "joints_actor.npy"
+    p.write_bytes(p.read_bytes()[:200])
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front"))
+    assert (s.rendered, s.failed) == (1, 1)
+    cid, reason = s.failures[0]
+    assert cid == bad and "joints_actor.npy" in reason and "\n" not in reason and "vimo convert" in reason
+    w = Workspace.open(ws)
+    try:
+        job = [j for j in w.catalog.jobs("render:front") if j["unit"] == bad][0]
+        assert job["status"] == "failed" and "checksum" in job["reason"]
+    finally:
+        w.close()
+
+
+def test_options_reject_bad_sizes_and_cameras(tmp_path):
+    with pytest.raises(VimoError, match="WIDTHxHEIGHT"):
+        encode.parse_size("1280x721")
+    assert encode.parse_size("640x360") == (640, 360)
+    with pytest.raises(VimoError, match="unknown camera"):
+        RenderOptions(workspace=tmp_path, camera="drone")
+    with pytest.raises(VimoError, match="not a vimo workspace"):
+        render_workspace(RenderOptions(workspace=tmp_path / "none", size=(W, H)))
+
+
+def test_write_mp4_is_atomic_and_checks_frames(tmp_path):
+    out = tmp_path / "v.mp4"
+    frames = [np.full((32, 48, 3), 30 * i, np.uint8) for i in range(5)]
+    assert encode.write_mp4(out, frames, fps=20) == 5
+    before = out.read_bytes()
+
+    def broken():
+        yield frames[0]
+        yield np.zeros((30, 48, 3), np.uint8)
+
+    with pytest.raises(VimoError, match="one size"):
+        encode.write_mp4(out, broken(), fps=20)
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+    info = encode.probe(out)
+    assert (info.n_frames, info.width, info.height) == (5, 48, 32)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video" * 10)
+    with pytest.raises(VimoError, match="junk.mp4"):
+        encode.probe(tmp_path / "junk.mp4")
+    assert json.dumps(info.as_record())
