@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import time  # noqa: E402
+import warnings  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator  # noqa: E402
@@ -49,10 +50,6 @@ def _pyrender():
 
     if not hasattr(np, "infty"):
         np.infty = np.inf  # type: ignore[attr-defined]
-    import warnings
-
-    # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every texture read
-    warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
     return require("render", "pyrender")
 
 
@@ -106,7 +103,10 @@ class ClayRenderer:
         self._body = self.scene.add(pr.Mesh([prim]))
         self._camera.yfov = float(yfov)
         self.scene.set_pose(self._camera_node, camera_pose)
-        color, _ = self._renderer.render(self.scene)
+        with warnings.catch_warnings():
+            # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every read-back
+            warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
+            color, _ = self._renderer.render(self.scene)
         return np.ascontiguousarray(color[:, :, :3])
 
     def close(self) -> None:

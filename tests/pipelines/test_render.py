@@ -212,3 +212,47 @@ def test_write_mp4_is_atomic_and_checks_frames(tmp_path):
     with pytest.raises(VimoError, match="junk.mp4"):
         encode.probe(tmp_path / "junk.mp4")
     assert json.dumps(info.as_record())
+
+
+def test_fit_pose_points_every_bone_of_a_body_model_along_the_clip(tmp_path):
+    from tests.fixtures.body_models import write_body_model
+    from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
+    from vimo.pipelines.video.posing import PARENTS, fit_pose
+
+    write_body_model(tmp_path / "models", "smpl", "neutral")
+    model = load_body_model(tmp_path / "models", "smpl")
+    x = generate("push", seed=5, fps=20, duration_s=2.0)
+    rest = rest_joints(model)
+    go, bp, tr = fit_pose(x.actor, rest)
+    fk = forward_joints(model, rest, go, bp, tr)
+    assert np.abs(fk[:, 0] - x.actor[:, 0]).max() < 1e-9
+    for k in range(1, 22):
+        a, b = fk[:, k] - fk[:, PARENTS[k]], x.actor[:, k] - x.actor[:, PARENTS[k]]
+        cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        # bones off a branching joint (hips, collars) keep the model's own rest angle to the spine
+        assert cos.min() > (0.98 if k in (1, 2, 13, 14) else 0.9999), k
+
+
+def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path):
+    from tests.fixtures.body_models import write_body_model
+
+    write_body_model(tmp_path / "models", "smpl", "neutral")
+    w = Workspace.open(ws)
+    cid = w.catalog.clips()[1]["clip_id"]
+    w.close()
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid],
+                                       body_models=tmp_path / "models"))
+    assert s.rendered == 1, s.failures
+    w = Workspace.open(ws)
+    try:
+        row = w.catalog.get("videos", video_id(cid, "orbit"))
+        assert row["provenance"]["body"].startswith("smpl-neutral:")
+        frames = np.stack(list(encode.read_frames(w.resolve(row["path"]))))
+    finally:
+        w.close()
+    masks = np.stack([body_mask(f) for f in frames])
+    assert len(frames) == row["n_frames"] and (masks.mean(axis=(1, 2)) > 0.005).all()
+    assert (masks[0] ^ masks[-1]).sum() > 20
+    missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid], force=True,
+                                             body_models=tmp_path / "none"))
+    assert missing.failed == 1 and "SMPL neutral model file not found" in missing.failures[0][1]
