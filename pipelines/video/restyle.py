@@ -172,7 +172,7 @@ class RunwayClient:
             except (req.ConnectionError, req.Timeout) as exc:
                 if attempt == self.config.max_retries:
                     raise RunwayError(f"GET {path} failed {attempt + 1} times ({type(exc).__name__})",
-                                      fix="check the network and RUNWAYML_BASE_URL, then run the command again") from None
+                                      fix="check the network and RUNWAYML_BASE_URL, then run again") from None
                 self._count(type(exc).__name__)
                 self.sleep(self._backoff(attempt))
                 continue
@@ -608,7 +608,8 @@ def _download_fresh(client: RunwayClient, task: dict[str, Any], task_id: str, de
     for attempt in range(tries):
         outputs = task.get("output") or []
         if not outputs:
-            raise RunwayError(f"task {task_id} succeeded without an output", path=dest, fix="check the Runway dashboard")
+            raise RunwayError(f"task {task_id} succeeded without an output", path=dest,
+                              fix="check the Runway dashboard")
         try:
             return client.download(outputs[0], dest)
         except ExpiredOutput as exc:
