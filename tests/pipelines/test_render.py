@@ -256,3 +256,20 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
     missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid], force=True,
                                              body_models=tmp_path / "none"))
     assert missing.failed == 1 and "SMPL neutral model file not found" in missing.failures[0][1]
+
+
+def test_vimo_render_command(ws, rendered):
+    import typer
+    from typer.testing import CliRunner
+
+    from vimo.cli.video import render
+
+    app = typer.Typer()
+    app.command()(render)
+    app.command("unused")(lambda: None)  # keeps typer in multi-command mode, as in the vimo group
+    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    assert summary["skipped"] == 2 and summary["camera"] == "reactor-view"
+    bad = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", "100x75"])
+    assert bad.exit_code != 0 and "WIDTHxHEIGHT" in str(bad.exception)

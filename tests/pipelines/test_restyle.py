@@ -249,3 +249,25 @@ def test_inputs_over_the_data_uri_limit_need_a_url_prefix(ws, standin, monkeypat
     with pytest.raises(Exception, match="HTTPS"):
         restyle.video_uri(ws / "catalog.sqlite", "x", "http://insecure")
     assert restyled_id("a", PRESET) == "a.restyle-photoreal-v1"
+
+
+def test_vimo_restyle_commands(ws, standin, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from vimo.cli.video import restyle_app
+
+    monkeypatch.setenv("RUNWAYML_API_SECRET", standin.api_key)
+    monkeypatch.setenv("RUNWAYML_BASE_URL", standin.url)
+    run = CliRunner()
+    dry = run.invoke(restyle_app, ["submit", "--workspace", str(ws), "--dry-run", "--json"])
+    assert dry.exit_code == 0 and len(json.loads(dry.stdout)["would_submit"]) == 2 and standin.creates == 0
+    sub = run.invoke(restyle_app, ["submit", "--workspace", str(ws), "--json"])
+    assert sub.exit_code == 0, sub.output
+    assert len(json.loads(sub.stdout)["submitted"]) == 2 and standin.creates == 2
+    st = run.invoke(restyle_app, ["status", "--workspace", str(ws), "--json"])
+    assert {r["status"] for r in json.loads(st.stdout)} == {"PENDING"}
+    f = run.invoke(restyle_app, ["fetch", "--workspace", str(ws), "--no-wait", "--json"])
+    assert f.exit_code == 0 and len(json.loads(f.stdout)["waiting"]) == 2
+    assert standin.api_key not in sub.output + st.output + f.output

@@ -125,3 +125,21 @@ def test_harmony4d_sequences_resolve_under_their_split(tmp_path):
         write_images(seq / "ego" / person / "images" / "rgb", range(1, t + 1))
     s = cut_workspace(CutOptions("harmony4d", tree.root, tmp_path / "ws"))
     assert s.cut == s.clips >= 1 and s.failed == 0, s.failures
+
+
+def test_vimo_clips_cut_command(eh):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from vimo.cli.video import clips_cut
+
+    tree, ws = eh
+    app = typer.Typer()
+    app.command("cut")(clips_cut)
+    app.command("unused")(lambda: None)
+    out = CliRunner().invoke(app, ["cut", "egohumans", str(tree.root), "--workspace", str(ws), "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    assert summary["camera"] == "aria" and summary["cut"] + summary["skipped"] == summary["clips"] >= 1
