@@ -134,3 +134,15 @@ def test_info_probes_egl_rendering():
 
     status = egl_status()
     assert status == "ok", status
+
+
+@pytest.mark.parametrize("args,expect", [(["clips", "--help"], ["list", "cut"]),
+                                         (["render", "--help"], ["--camera", "--workspace"]),
+                                         (["restyle", "--help"], ["submit", "status", "fetch"]),
+                                         (["convert", "--help"], ["interx", "egohumans", "harmony4d", "amass"]),
+                                         (["bench", "--help"], ["--preset", "--evaluator"])])
+def test_wired_commands_load(args, expect, capsys):
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for word in expect:
+        assert word in out
