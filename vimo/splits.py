@@ -300,7 +300,7 @@ def make_splits(items: Sequence[SplitItem], policy: SplitPolicy,
 
     # Seen / Unseen
     present = sorted({it.sub_category for it in base})
-    unseen = list(policy.unseen_sub_categories)
+    unseen = sorted(policy.unseen_sub_categories)
     missing = [s for s in unseen if s not in present]
     if missing:
         raise SplitError(f"held-out sub-categories have no accepted pairs: {missing}",

@@ -1,0 +1,91 @@
+"""Data cards: front matter, counts, figures, annotation summary, internal notice, template errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vimo.cards import CardError, annotation_summary, render_card
+from vimo.release import read_manifest
+from vimo.workspace import Workspace
+
+
+def _front_matter(text: str) -> dict[str, str]:
+    assert text.startswith("---\n")
+    block = text.split("---\n")[1]
+    return {ln.split(":", 1)[0]: ln.split(":", 1)[1].strip() for ln in block.splitlines() if not ln.startswith("-")}
+
+
+def test_release_card_has_sections_counts_and_plots(built_release):
+    import matplotlib.image as mpimg
+
+    text = (built_release / "README.md").read_text()
+    fm = _front_matter(text)
+    assert fm["license"] == '"other"' and fm["pretty_name"] == '"vimo-test-1.0.0"'
+    for section in ("# Dataset Card for vimo-test-1.0.0", "## Dataset Structure", "### Data Splits",
+                    "### Annotations", "## Bias, Risks, and Limitations", "## Licensing Information", "## Citation"):
+        assert section in text, section
+    rows = read_manifest(built_release)
+    n_test = sum(r["split"] == "test" for r in rows)
+    assert f"| test | {n_test} |" in text
+    n_happy = sum(r["emotion"] == "happily" and r["split"] in ("train", "test") for r in rows)
+    assert any(line.startswith("| happily |") and line.endswith(f"| {n_happy} |") for line in text.splitlines())
+    assert "Internal build" in text and "Inter-X-NC-ND" in text and "HERO: Human Reaction Generation" in text
+    for name in ("motion_lengths.png", "video_distribution.png", "motion_distribution.png"):
+        path = built_release / "meta" / "figures" / name
+        assert f"meta/figures/{name}" in text
+        img = mpimg.imread(path)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.std() > 0
+
+
+def test_annotation_summary_from_rounds(fresh_ws, built_release, tmp_path):
+    with Workspace.open(fresh_ws) as ws:
+        ws.catalog.add_round(id="rating-main-1", kind="rating", stage="main", status="closed", title="t",
+                             instructions_version=2, instructions_md5="x", config_version=1, config_md5="y",
+                             overlap=2, created_at="2025-01-01T00:00:00Z")
+        for i, (who, mq, rp) in enumerate([("ann1", 4, 5), ("ann2", 2, 3), ("ann1", 5, 5)]):
+            ws.catalog.add_annotation(round_id="rating-main-1", ls_annotation_id=i, task_id=f"t{i}", ls_task_id=i,
+                                      annotator=who, result=[], answer={"motion_quality": mq,
+                                                                        "reaction_plausibility": rp},
+                                      validity="valid", status="counted", export_md5="m")
+    report = fresh_ws / "annotation" / "rounds" / "rating-main-1" / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"summary": {"alpha_ordinal": {"motion_quality": 0.71,
+                                                                "reaction_plausibility": 0.64}}}))
+    summary = annotation_summary(fresh_ws)
+    r = summary["rounds"][0]
+    assert r["annotators"] == 2 and r["annotations"] == 3
+    assert r["mean"]["motion_quality"] == pytest.approx(11 / 3)
+    assert r["alpha_ordinal"]["motion_quality"] == 0.71
+    readme = render_card(built_release, out=tmp_path / "card", workspace=fresh_ws)
+    text = readme.read_text()
+    assert "| rating-main-1 | rating | main | closed | 2 | 3 |" in text and "motion_quality 0.71" in text
+    assert (tmp_path / "card" / "meta" / "figures" / "motion_lengths.png").is_file()
+    without = render_card(built_release, out=tmp_path / "card2").read_text()
+    assert "not available (the card was rendered without its workspace)" in without
+
+
+def test_card_rendering_is_deterministic(built_release, tmp_path):
+    a = render_card(built_release, out=tmp_path / "a")
+    b = render_card(built_release, out=tmp_path / "b")
+    assert a.read_text() == b.read_text()
+    for name in ("motion_lengths.png", "motion_distribution.png"):
+        assert (tmp_path / "a/meta/figures" / name).read_bytes() == (tmp_path / "b/meta/figures" / name).read_bytes()
+
+
+def test_bad_template_is_a_one_line_error(built_release, tmp_path):
+    tpl = tmp_path / "t.md"
+    tpl.write_text("# $title\n$no_such_field\n")
+    with pytest.raises(CardError, match="unknown or malformed placeholder"):
+        render_card(built_release, out=tmp_path / "c", template=tpl)
+    tpl.write_text("# $title\n\n$split_table\n")
+    text = render_card(built_release, out=tmp_path / "c", template=tpl).read_text()
+    assert text.startswith("# vimo-test-1.0.0") and "| train |" in text
+
+
+def test_length_histogram_counts(built_release):
+    rows = read_manifest(built_release)
+    lengths = np.array([int(r["n_frames"]) for r in rows if r["split"] in ("train", "test")])
+    text = (built_release / "README.md").read_text()
+    assert f"Motion lengths: {lengths.min()}-{lengths.max()} frames" in text

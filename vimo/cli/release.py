@@ -1,0 +1,179 @@
+"""`vimo split`, `vimo release`, `vimo card` and `vimo export`: splits, immutable releases, data cards
+and a plain HumanML3D export (thin over vimo.splits / vimo.release / vimo.cards).
+
+Examples:
+    vimo split recipes/vimo-base.toml
+    vimo release build recipes/vimo-base.toml
+    vimo release verify ws/releases/vimo-base-1.0.0
+    vimo release diff ws/releases/vimo-base-1.0.0 ws/releases/vimo-base-1.1.0
+    vimo release list ws/
+    vimo card ws/releases/vimo-base-1.0.0 --workspace ws/ --out data_cards/vimo-base-1.0.0
+    vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Build, verify, diff and list releases.\n\n"
+                       "  vimo release build recipes/vimo-base.toml\n\n"
+                       "  vimo release verify ws/releases/vimo-base-1.0.0",
+                  no_args_is_help=True, add_completion=False)
+export_app = typer.Typer(help="Export a release to other layouts.\n\n"
+                              "  vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/",
+                         no_args_is_help=True, add_completion=False)
+
+
+def split(recipe: Path = typer.Argument(..., help="release recipe (TOML)"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+          show_taxonomy: bool = typer.Option(False, "--taxonomy", help="also print the workspace's taxonomy")) -> None:
+    """Dry run of a recipe's split: counts per split and list, held-out sub-categories, exclusions.
+
+    vimo split recipes/vimo-base.toml
+    """
+    from vimo.release import load_recipe, plan_splits
+    from vimo.taxonomy import Taxonomy
+
+    rec = load_recipe(recipe)
+    plan = plan_splits(rec)
+    lists = {k: len(v) for k, v in sorted(plan.splits.lists.items())}
+    report = {"pairs": len(plan.pairs), "excluded": plan.excluded, "lists": lists,
+              "unseen_sub_categories": plan.splits.unseen_sub_categories, "notes": plan.splits.notes,
+              "violations": [asdict(v) for v in plan.splits.violations]}
+    if show_taxonomy:
+        report["taxonomy"] = Taxonomy.for_workspace(rec.release.workspace).summary()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(f"{len(plan.pairs)} pairs pass the filters of {recipe}")
+    for reason, n in sorted(plan.excluded.items()):
+        typer.echo(f"  excluded {n:5d}  {reason}")
+    for name, n in lists.items():
+        typer.echo(f"  {name:<32} {n}")
+    if plan.splits.unseen_sub_categories:
+        typer.echo(f"  unseen sub-categories: {', '.join(plan.splits.unseen_sub_categories)}")
+    for v in plan.splits.violations:
+        typer.secho(f"  leakage (accepted by allow_leakage): {v.describe()}", fg="yellow")
+    if show_taxonomy:
+        for broad, groups in report["taxonomy"].items():
+            typer.echo(broad)
+            for group, subs in groups.items():
+                typer.echo(f"  {group}: {', '.join(subs)}")
+
+
+@app.command()
+def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)")) -> None:
+    """Build the release a recipe describes (a no-op when the same version exists identically).
+
+    vimo release build recipes/vimo-base.toml
+    """
+    from vimo.release import build_release
+
+    res = build_release(recipe, progress=lambda msg: typer.echo(f"... {msg}", err=True))
+    word = "built" if res.status == "built" else "already built, identical:"
+    typer.echo(f"{word} {res.path}")
+    typer.echo(f"  pairs {res.counts['pairs']} (videos {res.counts['videos']}, motions {res.counts['motions']})")
+    for name, n in res.counts["lists"].items():
+        if "/" in name or name in ("train", "val", "test"):
+            typer.echo(f"  {name:<24} {n}")
+    for reason, n in sorted(res.excluded.items()):
+        typer.echo(f"  excluded {n:5d}  {reason}")
+
+
+@app.command()
+def verify(release: Path = typer.Argument(..., help="release folder")) -> None:
+    """Recompute checksums and check the release rules; names every file that fails.
+
+    vimo release verify ws/releases/vimo-base-1.0.0
+    """
+    from vimo.release import verify_release
+
+    problems = verify_release(release)
+    if not problems:
+        typer.echo(f"{release}: ok")
+        return
+    for p in problems:
+        typer.secho(f"{release}/{p.path}: {p.problem}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def diff(a: Path = typer.Argument(..., help="older release folder"),
+         b: Path = typer.Argument(..., help="newer release folder"),
+         as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Pairs added, removed and changed, and split moves, from release A to release B.
+
+    vimo release diff ws/releases/vimo-base-1.0.0 ws/releases/vimo-base-1.1.0
+    """
+    from vimo.release import diff_releases
+
+    d = diff_releases(a, b)
+    if as_json:
+        typer.echo(json.dumps(asdict(d), indent=2))
+        return
+    if d.identical:
+        typer.echo("no differences in pairs, splits or statistics")
+        return
+    typer.echo(f"added {len(d.added)}, removed {len(d.removed)}, changed {len(d.changed)}, "
+               f"moved {len(d.moved)}; statistics {'changed' if d.statistics_changed else 'unchanged'}")
+    for pid in d.added:
+        typer.echo(f"  + {pid}")
+    for pid in d.removed:
+        typer.echo(f"  - {pid}")
+    for pid, cols in d.changed.items():
+        typer.echo(f"  ~ {pid}: {', '.join(cols)}")
+    for pid, (old, new) in d.moved.items():
+        typer.echo(f"  > {pid}: {old} -> {new}")
+
+
+@app.command("list")
+def list_(workspace: Path = typer.Argument(..., help="workspace folder")) -> None:
+    """Releases built from a workspace.
+
+    vimo release list ws/
+    """
+    from vimo.release import list_releases
+
+    rows = list_releases(workspace)
+    if not rows:
+        typer.echo("(no releases)")
+    for r in rows:
+        flag = "internal" if r["internal"] else "public"
+        gone = "" if r["exists"] else "  (folder missing)"
+        typer.echo(f"{r['name']}-{r['version']}  {flag}  {r['pairs']} pairs  {r['path']}{gone}")
+
+
+def card(release: Path = typer.Argument(..., help="release folder"),
+         out: Path = typer.Option(..., "--out", "-o", help="folder for README.md and meta/figures/"),
+         workspace: Path = typer.Option(None, help="workspace of the release (for the annotation summary)"),
+         template: Path = typer.Option(None, help="card template (default: vimo's, data_cards/template.md)")) -> None:
+    """Render the data card of a release (README.md with YAML front matter + PNG figures).
+
+    vimo card ws/releases/vimo-base-1.0.0 --workspace ws/ --out data_cards/vimo-base-1.0.0
+    """
+    from vimo.cards import CardError, render_card
+    from vimo.release import CHECKSUMS
+
+    if (out / CHECKSUMS).exists():
+        raise CardError("is a built release; releases are immutable", path=out,
+                        fix="render the card into another folder (the release already holds its card)")
+    path = render_card(release, out=out, workspace=workspace, template=template)
+    typer.echo(f"card written: {path}")
+
+
+@export_app.command()
+def humanml3d(release: Path = typer.Argument(..., help="release folder"),
+              out: Path = typer.Argument(..., help="output folder"),
+              overwrite: bool = typer.Option(False, help="write into a non-empty folder")) -> None:
+    """A plain HumanML3D layout: new_joint_vecs/, new_joints/, Mean.npy, Std.npy, train/val/test/all.txt.
+
+    vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/
+    """
+    from vimo.release import export_humanml3d
+
+    counts = export_humanml3d(release, out, overwrite=overwrite)
+    typer.echo(f"exported {counts['motions']} motions to {out} "
+               + ", ".join(f"{k} {v}" for k, v in counts.items() if k != "motions"))
