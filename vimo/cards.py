@@ -324,7 +324,8 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
         "variants": "\n".join(variants),
         "broad_table": _count_table(counts["by_broad_category"], "broad category", splits),
         "sub_table": _count_table(counts["by_sub_category"], "sub-category", splits),
-        "emotion_table": _count_table(counts["by_emotion"], "emotion", splits),
+        "emotion_table": (_count_table(counts["by_emotion"], "emotion", splits)
+                          if set(counts["by_emotion"]) - {"-"} else "_No pair carries an emotion label._"),
         "source_table": _count_table(counts["by_source"], "source", splits),
         "length_summary": length_summary,
         "source_data": "\n".join(source_data),
