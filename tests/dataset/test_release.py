@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.dataset.conftest import build_workspace, write_recipe
+from tests.dataset.conftest import write_recipe
 from vimo.models.data import ReleaseFolder
 from vimo.motion import FeatureStats, feature_stats
 from vimo.release import (LicenceError, ReleaseError, ReleaseExistsError, build_release, diff_releases,
