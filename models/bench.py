@@ -27,12 +27,13 @@ import torch
 from vimo.atomic import write_json, write_text
 from vimo.errors import InputFormatError
 from vimo.models import metrics as M
-from vimo.models.configs import Preset, preset
+from vimo.models.configs import Preset, VARIANTS, preset, variant_preset
 from vimo.models.data import Crop, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation
 from vimo.models.evaluator import (
     EvaluatorConfig, EvaluatorTraining, MotionEvaluator, VimoEvaluator, load_evaluator, save_vimo_evaluator,
     tiny_evaluator_config, train_vimo_evaluator,
 )
+from vimo.models.variants import VariantRuns, checkpoint_files, load_variant, variant_runs
 from vimo.models.report import RESULTS_FORMAT, file_sha256, hardware, plot_results, release_checksum, render_report
 from vimo.motion import recover_from_ric
 
@@ -93,6 +94,9 @@ class BenchConfig:
     """torch device"""
     progress: bool = True
     """progress bars while training"""
+    variants: list[str] = field(default_factory=lambda: ["hero"])
+    """model variants to train/load and evaluate (`hero`, `vqvae`, `layers-N`, `no-iie`, `no-die`, `momask-video`,
+    `bamm-video`; see `vimo.models.configs.VARIANTS`); the first one fills the top-level results"""
 
 
 @dataclass
@@ -236,7 +240,10 @@ class Bench:
         for s in range(0, video.shape[0], step):
             v, t = video[s:s + step], tokens[s:s + step]
             base = hero.mask.generate(v, t, time_steps=self.cfg.time_steps, cond_scale=self.cfg.cond_scale)
-            codes = hero.res.generate(base, v, t, cond_scale=self.cfg.res_cond_scale)
+            if hero.res is None:  # single-quantiser VQ-VAE: the base codes are all the codes
+                codes = base.unsqueeze(-1)
+            else:
+                codes = hero.res.generate(base, v, t, cond_scale=self.cfg.res_cond_scale)
             if codes.shape[1] < n_max:
                 codes = torch.cat([codes, codes.new_full((codes.shape[0], n_max - codes.shape[1], codes.shape[2]), -1)], 1)
             out.append(hero.rvq.forward_decoder(codes).float().cpu().numpy())
@@ -346,12 +353,13 @@ class Bench:
 
     # --- training ------------------------------------------------------------------------------------------
 
-    def selection_hook(self, stage: str, ev: MotionEvaluator, rvq_dir: Path | None
+    def selection_hook(self, stage: str, ev: MotionEvaluator, rvq_dir: Path | None, p: Preset | None = None
                        ) -> Callable[[torch.nn.Module, int], dict[str, float]]:
         """evaluate(model, epoch) for train(): test-split FID of the stage as the official in-training eval
         (rvq: reconstruction; mask: base layer only, CFG 4; res: GT base codes + generated layers, CFG 2)."""
         from vimo.models.train import load_rvq_run
 
+        p = p or self.p
         s = self.eval_set("test", list(range(len(self.test_pairs))))
         tensors = [self.batch_tensors(s, b) for b in s.batches]
         gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
@@ -360,7 +368,7 @@ class Bench:
         def evaluate(model: torch.nn.Module, epoch: int) -> dict[str, float]:
             was = model.training
             model.eval()
-            rvq = model if stage == "rvq" else load_rvq_run(rvq_dir, self.p, self.device)[0]
+            rvq = model if stage == "rvq" else load_rvq_run(rvq_dir, p, self.device)[0]
             rows = []
             for video, gt, lens in tensors:
                 x = torch.from_numpy(gt).to(self.device)
@@ -380,48 +388,59 @@ class Bench:
         return evaluate
 
     def train_hero(self, ev: MotionEvaluator) -> Path:
-        from vimo.models.train import TrainConfig, train
-
         root = self.out / "checkpoints"
-        t0 = time.perf_counter()
-        for stage in ("rvq", "mask", "res"):
-            tc = TrainConfig(stage=stage, release=self.release.root, out=root / stage, preset=self.p,
-                             rvq_dir=None if stage == "rvq" else root / "rvq", encoder=self.cfg.encoder,
-                             feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
-                             device=self.cfg.device, progress=self.cfg.progress)
-            hook = self.selection_hook(stage, ev, root / "rvq") if self.cfg.select_by_fid else None
-            summary = train(tc, evaluate=hook)
-            if not summary["finished"]:
-                raise InputFormatError(f"{stage} training stopped early", path=root / stage, fix="re-run to resume")
-        self.timing["train_s"] = time.perf_counter() - t0
+        self.train_variant(ev, variant_runs(root, self.p, self.p), self.p)
         return root
 
+    def train_variant(self, ev: MotionEvaluator, runs: VariantRuns, p: Preset,
+                      max_steps: int | None = None) -> VariantRuns:
+        """Train (or resume) the stages of one variant into its run folders; a shared RVQ is trained first
+        when missing. `max_steps` bounds every stage (smoke runs)."""
+        from vimo.models.train import TrainConfig, train
 
-def _checkpoint_files(root: Path) -> dict[str, dict[str, str]]:
-    from vimo.models.generate import _model_file, _run_dir
+        t0 = time.perf_counter()
+        stages = list(runs.stages)
+        if "rvq" not in stages and not (runs.rvq / "model").is_dir():
+            stages.insert(0, "rvq")  # the shared HERO RVQ is not trained yet
+        for stage in stages:
+            out = runs.run(stage)
+            tc = TrainConfig(stage=stage, release=self.release.root, out=out, preset=p,
+                             rvq_dir=None if stage == "rvq" else runs.rvq, encoder=self.cfg.encoder,
+                             feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
+                             device=self.cfg.device, progress=self.cfg.progress, max_steps=max_steps)
+            hook = self.selection_hook(stage, ev, runs.rvq, p) if self.cfg.select_by_fid else None
+            summary = train(tc, evaluate=hook)
+            if not summary["finished"] and max_steps is None:
+                raise InputFormatError(f"{stage} training stopped early", path=out, fix="re-run to resume")
+        key = "train_s" if p.variant == "hero" else f"train_{p.variant}_s"
+        self.timing[key] = time.perf_counter() - t0
+        return runs
 
-    out = {}
-    for stage in ("rvq", "mask", "res"):
-        path = _model_file(_run_dir(root, stage)) if stage != "rvq" else _rvq_file(_run_dir(root, stage))
-        out[stage] = {"path": str(path), "sha256": file_sha256(path)}
-    return out
+
+def _files(runs: VariantRuns) -> dict[str, dict[str, str]]:
+    return {stage: {"path": str(path), "sha256": file_sha256(path)} for stage, path in checkpoint_files(runs).items()}
 
 
-def _rvq_file(run: Path) -> Path:
-    best = run / "model" / "net_best_fid.tar"
-    return best if best.is_file() else run / "model" / "latest.tar"
+def bench_variants(cfg: BenchConfig) -> list[Preset]:
+    """The presets of cfg.variants (validated, duplicates dropped, order kept)."""
+    names = list(dict.fromkeys(cfg.variants or ["hero"]))
+    base = preset(cfg.preset)
+    return [variant_preset(base, n) for n in names]
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
-    """Train or load, evaluate, and write results.json, report.md and plots under cfg.out; returns the results."""
-    from vimo import __version__
-    from vimo.models.generate import load_hero
+    """Train or load, evaluate, and write results.json, report.md and plots under cfg.out; returns the results.
 
+    With several variants, each is trained into (or loaded from) its folder of the checkpoints folder and
+    evaluated on the same fixed sets; `results["variants"]` holds each one's sets, reconstruction and
+    checkpoints, and the report gets one table per evaluated set with a row per variant."""
+    from vimo import __version__
+
+    variants = bench_variants(cfg)  # unknown names fail before any work
     t_start = time.perf_counter()
     bench = Bench(cfg)
     ev = bench.load_or_train_evaluator()
-    ckpt_root = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.train_hero(ev)
-    hero = load_hero(ckpt_root, bench.p, cfg.device)
+    base = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.out / "checkpoints"
 
     sets = {"test": bench.eval_set("test", list(range(len(bench.test_pairs))))}
     subset_notes: list[str] = []
@@ -430,16 +449,33 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for name, idx in subsets.items():
             sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
     sets["test"].notes.extend(subset_notes)
-    results_sets = {}
-    for name, s in sets.items():
-        t0 = time.perf_counter()
-        results_sets[name] = bench.evaluate_generation(hero, ev, s)
-        bench.timing[f"eval_{name}_s"] = time.perf_counter() - t0
-    bench.timing["replication_test_s"] = results_sets["test"]["replication_s"]
-    t0 = time.perf_counter()
-    reconstruction = bench.evaluate_reconstruction(hero.rvq, ev)
-    bench.timing["reconstruction_s"] = time.perf_counter() - t0
+
+    per_variant: dict[str, dict[str, Any]] = {}
+    reconstructions: dict[str, dict[str, Any]] = {}
+    for vp in variants:
+        runs = variant_runs(base, vp, bench.p)
+        if cfg.checkpoints is None:
+            bench.train_variant(ev, runs, vp)
+        hero = load_variant(runs, vp, cfg.device)
+        tag = "" if vp.variant == "hero" else f"{vp.variant}_"
+        results_sets = {}
+        for name, s in sets.items():
+            t0 = time.perf_counter()
+            results_sets[name] = bench.evaluate_generation(hero, ev, s)
+            bench.timing[f"eval_{tag}{name}_s"] = time.perf_counter() - t0
+        bench.timing[f"replication_{tag}test_s"] = results_sets["test"]["replication_s"]
+        files = _files(runs)
+        rvq_key = files["rvq"]["sha256"]
+        if rvq_key not in reconstructions:  # variants sharing HERO's RVQ share its reconstruction numbers
+            t0 = time.perf_counter()
+            reconstructions[rvq_key] = bench.evaluate_reconstruction(hero.rvq, ev)
+            bench.timing[f"reconstruction_{tag}s"] = time.perf_counter() - t0
+        per_variant[vp.variant] = {"description": VARIANTS[vp.variant].description, "sets": results_sets,
+                                   "reconstruction": reconstructions[rvq_key], "checkpoints": files,
+                                   "rvq_shared": runs.rvq != runs.root / "rvq" and vp.variant != "hero",
+                                   "layers": vp.transformer.num_layers, "quantizers": vp.rvq.num_quantizers}
     bench.timing["total_s"] = time.perf_counter() - t_start
+    first = per_variant[variants[0].variant]
 
     protocol = {"preset": bench.p.name, "batch_size": cfg.batch_size, "replications": cfg.replications,
                 "diversity_rule": cfg.diversity_rule, "mm_batches": cfg.mm_batches, "mm_repeats": cfg.mm_repeats,
@@ -447,17 +483,74 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "cond_scale": cfg.cond_scale, "res_cond_scale": cfg.res_cond_scale,
                 "evaluator_space": cfg.evaluator_space, "max_motion_length": bench.p.max_motion_length,
                 "unit_length": bench.p.unit_length, "video_encoder": bench.encoder.encoder_id}
+    if [v.variant for v in variants] != ["hero"]:
+        protocol["variants"] = [v.variant for v in variants]
     provenance = {"release_name": bench.release.root.name, "release_path": str(bench.release.root),
                   "release_sha256": bench.release_sha, "train_pairs": len(bench.train_pairs),
                   "test_pairs": len(bench.test_pairs), "vimo_version": __version__,
                   "seeds": {"train": bench.p.seed, "eval": cfg.seed}, "trained_here": cfg.checkpoints is None,
                   "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "hardware": hardware(), "checkpoints": _checkpoint_files(ckpt_root)}
+                  "hardware": hardware(), "checkpoints": first["checkpoints"]}
     results = {"format": RESULTS_FORMAT, "evaluator": ev.describe(), "protocol": protocol, "provenance": provenance,
-               "sets": results_sets, "reconstruction": reconstruction, "timing": bench.timing,
+               "sets": first["sets"], "reconstruction": first["reconstruction"], "timing": bench.timing,
                "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}}
+    if len(variants) > 1 or variants[0].variant != "hero":
+        results["variants"] = per_variant
     out = Path(cfg.out)
     write_json(out / "results.json", results)
     write_text(out / "report.md", render_report(results))
     plot_results(results, out)
     return results
+
+
+# --- samples for human evaluation ----------------------------------------------------------------------------
+
+GROUND_TRUTH = "ground_truth"
+
+
+@dataclass
+class ReactionSample:
+    """One reaction to show raters: a variant's generation (or the ground truth) for one test pair."""
+
+    pair: tuple[str, str]
+    """(video relpath, motion relpath) of the test pair"""
+    video_path: Path
+    """the input video file"""
+    variant: str
+    """variant name, or `ground_truth`"""
+    joints: np.ndarray
+    """(T, 22, 3) float32, metres, Y up"""
+
+
+def sample_pairs(n_test: int, count: int, seed: int) -> list[int]:
+    """`count` distinct test-pair indices drawn with `seed` (all pairs, sorted, when count >= n_test)."""
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(n_test, size=min(count, n_test), replace=False))
+
+
+@torch.no_grad()
+def human_eval_samples(cfg: BenchConfig, pairs: int = 8, seed: int = EVAL_SEED) -> list[ReactionSample]:
+    """Reactions of every variant of cfg (trained/loaded as `run_bench` does) and the ground truth for a
+    seeded sample of test pairs; each generation has its pair's length (a multiple of 4, at most 200 frames)."""
+    variants = bench_variants(cfg)
+    bench = Bench(cfg)
+    base = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.out / "checkpoints"
+    chosen = [bench.test_pairs[i] for i in sample_pairs(len(bench.test_pairs), pairs, seed)]
+    unit = bench.p.unit_length
+    lengths = np.array([min(bench.motions[m].shape[0], bench.p.max_motion_length) // unit * unit for _, m in chosen])
+    if (lengths < unit).any():
+        raise InputFormatError(f"a sampled test motion is shorter than {unit} frames",
+                               path=bench.release.root / "test.txt", fix="benchmark a release with longer motions")
+    out = [ReactionSample(p, bench.release.path(p[0]), GROUND_TRUTH,
+                          recover_from_ric(bench.motions[p[1]][:n]).astype(np.float32))
+           for p, n in zip(chosen, lengths)]
+    video = torch.from_numpy(np.stack([bench.features[v] for v, _ in chosen])).to(bench.device)
+    for vp in variants:
+        hero = load_variant(variant_runs(base, vp, bench.p), vp, cfg.device)
+        torch.manual_seed(seed)
+        normed = bench.generate(hero, video, lengths)
+        for k, (p, n) in enumerate(zip(chosen, lengths)):
+            features = normed[k, :n] * hero.std + hero.mean
+            out.append(ReactionSample(p, bench.release.path(p[0]), vp.variant,
+                                      recover_from_ric(features).astype(np.float32)))
+    return out

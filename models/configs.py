@@ -73,6 +73,17 @@ class TransformerConfig:
     """RVQ layers (the residual transformer predicts layers 1..num_quantizers-1)"""
     max_len: int = 5000
     """length of the sinusoidal positional-encoding table"""
+    intention: str = "iie"
+    """prefix token: `iie` (HERO's interaction-intention block) or `pooled` (cond_emb of the mean frame feature
+    v_g: the `no-iie` ablation and the MoMask / BAMM video baselines)"""
+    frame_memory: bool = True
+    """decoder layers cross-attending to the per-frame features (HERO's DIE); False: encoder layers, self-attention
+    only (`no-die`, and the encoder-only MoMask / BAMM baselines, state-dict prefix `seqTransEncoder`)"""
+    attention: str = "bidirectional"
+    """masked-transformer self-attention in training: `bidirectional` (MoMask, HERO) or `hybrid` (BAMM-style: each
+    sample is trained with a causal mask with probability `causal_prob`, else bidirectionally)"""
+    causal_prob: float = 0.5
+    """probability of the causal mask per training sample under `attention = hybrid`"""
 
 
 @dataclass
@@ -123,6 +134,8 @@ class Preset:
     """divisor of the std of dims 0:4 and 259:263 (official loaders)"""
     seed: int = 3407
     """training seed of the official scripts"""
+    variant: str = "hero"
+    """the named model variant these sizes describe (`hero`, or an ablation / baseline of `VARIANTS`)"""
 
     def recipe(self, stage: str) -> StageRecipe:
         return {"rvq": self.rvq_recipe, "mask": self.mask_recipe, "res": self.res_recipe}[stage]
@@ -146,6 +159,60 @@ def _tiny() -> Preset:
 
 
 PRESETS = {"hero": _hero, "tiny": _tiny}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named ablation or baseline of the reference model: a change of the preset's configs."""
+
+    name: str
+    """name accepted by `vimo bench --variant`"""
+    description: str
+    """what differs from HERO (one line, quoted in reports)"""
+    rvq: dict = field(default_factory=dict)
+    """RVQConfig fields replaced"""
+    transformer: dict = field(default_factory=dict)
+    """TransformerConfig fields replaced"""
+    hero_layers: int | None = None
+    """decoder/encoder layers under the full-size `hero` preset (the `tiny` preset keeps its own)"""
+
+    def apply(self, p: Preset) -> Preset:
+        """`p` with this variant's changes (the residual transformer follows the quantiser count)."""
+        t = dict(self.transformer)
+        if self.hero_layers is not None and p.name == "hero":
+            t["num_layers"] = self.hero_layers
+        if "num_quantizers" in self.rvq:
+            t["num_quantizers"] = self.rvq["num_quantizers"]
+        return replace(p, rvq=replace(p.rvq, **self.rvq), transformer=replace(p.transformer, **t), variant=self.name)
+
+
+#: layer counts of the `layers-N` ablation (seed supplement Tab. 4)
+LAYER_ABLATION = range(4, 9)
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("hero", "HERO: RVQ-VAE (6 quantisers), IIE prefix token, DIE frame cross-attention"),
+    Variant("vqvae", "a single-quantiser VQ-VAE in place of the RVQ-VAE; no residual transformer (seed Tab. 3)",
+            rvq={"num_quantizers": 1}),
+    Variant("no-iie", "w/o IIE: the mean-pooled video feature v_g is the prefix token (no intention block)",
+            transformer={"intention": "pooled"}),
+    Variant("no-die", "w/o DIE: no per-frame cross-attention (encoder layers, IIE prefix token only)",
+            transformer={"frame_memory": False}),
+    Variant("momask-video", "MoMask with the pooled video feature as its text condition (encoder-only, "
+            "8 layers at full size)", transformer={"intention": "pooled", "frame_memory": False}, hero_layers=8),
+    Variant("bamm-video", "BAMM-style: MoMask's encoder trained with hybrid causal/bidirectional attention, "
+            "pooled video condition (8 layers at full size)",
+            transformer={"intention": "pooled", "frame_memory": False, "attention": "hybrid"}, hero_layers=8),
+    *(Variant(f"layers-{n}", f"HERO with N_layers = {n} decoder units (seed Tab. 4)",
+              transformer={"num_layers": n}) for n in LAYER_ABLATION),
+)}
+
+
+def variant_preset(base: str | Preset, name: str) -> Preset:
+    """The preset `base` (name or object) changed into the variant `name` (see `VARIANTS`)."""
+    if name not in VARIANTS:
+        raise InputFormatError(f"unknown model variant '{name}'", fix=f"use one of: {', '.join(VARIANTS)}")
+    p = base if isinstance(base, Preset) else preset(base)
+    return VARIANTS[name].apply(p)
 
 
 def preset(name: str, **overrides) -> Preset:

@@ -98,11 +98,76 @@ def render_report(results: dict[str, Any]) -> str:
     notes = [f"- {n}" for s in results["sets"].values() for n in s.get("notes", [])]
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
+    if results.get("variants"):
+        lines += ["", *render_variants(results)]
+    if results.get("human_eval"):
+        lines += ["", *render_human_eval(results)]
     lines += ["", "## Protocol", "", *[f"- {k}: {v}" for k, v in proto.items()],
               "", "## Provenance", "", *[f"- {k}: {v}" for k, v in prov.items() if k != "checkpoints"],
               *[f"- checkpoint {k}: `{v['path']}` sha256 {v['sha256']}" for k, v in prov.get("checkpoints", {}).items()],
               "", "## Timing", "", *[f"- {k}: {v:.2f} s" for k, v in results.get("timing", {}).items()], ""]
     return "\n".join(lines)
+
+
+def latest_human_eval(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The most recently added human-evaluation round of a results dict, if any."""
+    rounds = results.get("human_eval") or {}
+    return rounds[list(rounds)[-1]] if rounds else None
+
+
+def _human(human: dict | None, variant: str, dim: str) -> str:
+    entry = (human or {}).get("variants", {}).get(variant, {}).get(dim)
+    return _fmt(entry, 2) if entry else "-"
+
+
+def render_variants(results: dict[str, Any]) -> list[str]:
+    """The variants as rows in the form of the seed's Tab. 3 (VQ-VAE vs RVQ-VAE, with Re.Plau. from the latest
+    human evaluation) and Tab. 4 / 7 (one table per evaluated set, the real motions' Diversity as its own row)."""
+    variants = results["variants"]
+    human = latest_human_eval(results)
+    names = list(variants)
+    lines = ["## Variants", "", *[f"- `{n}`: {v['description']}" for n, v in variants.items()], "",
+             "### Reconstruction and generation (seed Tab. 3)", "",
+             "| Variant | Rec. FID↓ | MPJPE (mm)↓ | Gen. FID↓ | Re.Plau.↑ | Motion quality↑ |", "|---|---|---|---|---|---|"]
+    if human:
+        lines.append(f"| Real | - | - | - | {_human(human, 'ground_truth', 'reaction_plausibility')} | "
+                     f"{_human(human, 'ground_truth', 'motion_quality')} |")
+    for n in names:
+        v = variants[n]
+        rec = v["reconstruction"]
+        lines.append(f"| {n} | {_fmt(rec['fid'])} | {rec['mpjpe']['mean'] * 1000:.1f} | "
+                     f"{_fmt(v['sets']['test']['metrics'].get('fid'))} | {_human(human, n, 'reaction_plausibility')} | "
+                     f"{_human(human, n, 'motion_quality')} |")
+    if human:
+        lines += ["", f"Re.Plau. / motion quality: mean of the per-task mean scores (1-5) ± 95 % CI over tasks, "
+                      f"blind round `{human['round']}`."]
+    for set_name in variants[names[0]]["sets"]:
+        first = variants[names[0]]["sets"][set_name]
+        lines += ["", f"### Generation on `{set_name}` (N = {first['size']}; seed Tab. 4 / 7)", "",
+                  "| Variant | FID↓ | Diversity→ | MModality↑ |", "|---|---|---|---|",
+                  f"| Real | - | {_fmt(first['metrics'].get('diversity_real'))} | - |"]
+        for n in names:
+            m = variants[n]["sets"][set_name]["metrics"]
+            lines.append(f"| {n} | {_fmt(m.get('fid'))} | {_fmt(m.get('diversity'))} | {_fmt(m.get('multimodality'))} |")
+    return lines
+
+
+def render_human_eval(results: dict[str, Any]) -> list[str]:
+    """One table per human-evaluation round: mean scores per variant with 95 % CI, and the round's agreement."""
+    lines = ["## Human evaluation"]
+    for name, h in results["human_eval"].items():
+        lines += ["", f"### `{name}` (round `{h['round']}`, {h['annotators']} annotators, {h['ratings']} ratings)", "",
+                  "| Shown | Tasks | Motion quality↑ | Reaction plausibility↑ |", "|---|---|---|---|"]
+        for v, row in h["variants"].items():
+            lines.append(f"| {'Real' if v == 'ground_truth' else v} | {row['tasks']} | "
+                         f"{_fmt(row.get('motion_quality'), 2)} | {_fmt(row.get('reaction_plausibility'), 2)} |")
+        agree = h.get("agreement", {})
+        for dim in ("motion_quality", "reaction_plausibility"):
+            a_ord = agree.get("alpha_ordinal", {}).get(dim)
+            a_int = agree.get("alpha_interval", {}).get(dim)
+            lines.append(f"- Krippendorff's alpha, {dim.replace('_', ' ')}: ordinal "
+                         f"{'-' if a_ord is None else f'{a_ord:.3f}'}, interval {'-' if a_int is None else f'{a_int:.3f}'}")
+    return lines
 
 
 def _real_rp(s: dict) -> str:

@@ -5,6 +5,10 @@ per-frame video features into one intention vector e; e (nulled for classifier-f
 token through `cond_emb`, the same Linear maps the per-frame features to a memory, and post-LN
 TransformerDecoder layers self-attend over [e, (layer token), motion tokens] and cross-attend to the memory
 in every layer (DIE). Parameter names equal the official ones, so HERO checkpoints load strictly.
+
+The ablations and baselines are options of the same classes (`TransformerConfig.intention`, `frame_memory`,
+`attention`; named in `vimo.models.configs.VARIANTS`): the pooled feature as prefix token (w/o IIE), encoder
+layers without frame cross-attention (w/o DIE; MoMask's encoder-only stack), BAMM-style hybrid attention.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
+from vimo.errors import InputFormatError
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
 from vimo.models.configs import TransformerConfig
 from vimo.models.rvq import gumbel_noise
@@ -136,11 +141,21 @@ class _VideoConditioned(nn.Module):
         self.cond_drop_prob = cfg.cond_drop_prob
         self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
         self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
-        self.global_local_crossatt_block = IntentionBlock(cfg.video_dim, cfg.iie_heads, cfg.iie_dropout,
-                                                          cfg.iie_mlp_ratio)
-        layer = nn.TransformerDecoderLayer(cfg.latent_dim, cfg.num_heads, cfg.ff_size, cfg.dropout,
-                                           activation="gelu")
-        self.seqTransDecoder = nn.TransformerDecoder(layer, cfg.num_layers)
+        if cfg.intention not in ("iie", "pooled"):
+            raise InputFormatError(f"unknown intention '{cfg.intention}'", fix="use iie or pooled")
+        if cfg.attention not in ("bidirectional", "hybrid"):
+            raise InputFormatError(f"unknown attention '{cfg.attention}'", fix="use bidirectional or hybrid")
+        if cfg.intention == "iie":
+            self.global_local_crossatt_block = IntentionBlock(cfg.video_dim, cfg.iie_heads, cfg.iie_dropout,
+                                                              cfg.iie_mlp_ratio)
+        if cfg.frame_memory:
+            layer = nn.TransformerDecoderLayer(cfg.latent_dim, cfg.num_heads, cfg.ff_size, cfg.dropout,
+                                               activation="gelu")
+            self.seqTransDecoder = nn.TransformerDecoder(layer, cfg.num_layers)
+        else:  # MoMask's encoder-only stack (state-dict prefix `seqTransEncoder`)
+            layer = nn.TransformerEncoderLayer(cfg.latent_dim, cfg.num_heads, cfg.ff_size, cfg.dropout,
+                                               activation="gelu")
+            self.seqTransEncoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
         self.cond_emb = nn.Linear(cfg.video_dim, cfg.latent_dim)
         self.output_process = OutputProcess(out_dim, cfg.latent_dim)
 
@@ -155,7 +170,10 @@ class _VideoConditioned(nn.Module):
                 m.weight.data.fill_(1.0)
 
     def intention(self, video: torch.Tensor) -> torch.Tensor:
-        """video (B, F, D) per-frame features -> e (B, D); v_g is the mean over frames (not normalised)."""
+        """video (B, F, D) per-frame features -> e (B, D); v_g is the mean over frames (not normalised).
+        Without IIE (`intention = pooled`) e is v_g itself."""
+        if self.cfg.intention == "pooled":
+            return video.mean(1)
         return self.global_local_crossatt_block(video.mean(1), video)
 
     def mask_cond(self, e: torch.Tensor, force_mask: bool) -> torch.Tensor:
@@ -168,16 +186,29 @@ class _VideoConditioned(nn.Module):
         return e
 
     def _decode(self, x: torch.Tensor, prefix: list[torch.Tensor], video: torch.Tensor, padding_mask: torch.Tensor,
-                force_mask: bool) -> torch.Tensor:
-        """x (B, n, code_dim) embedded tokens; prefix: extra (B, latent) tokens after e -> head output (B, C, n)."""
+                force_mask: bool, causal: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, n, code_dim) embedded tokens; prefix: extra (B, latent) tokens after e -> head output (B, C, n).
+        causal (B,) bool: samples whose motion tokens attend only to the prefix and earlier tokens."""
         e = self.mask_cond(self.intention(video), force_mask)
         tokens = [self.cond_emb(e)] + prefix
-        memory = self.cond_emb(video).permute(1, 0, 2)  # (F, B, latent), no positional encoding
         h = self.position_enc(self.input_process(x))
         seq = torch.cat([torch.stack(tokens, 0), h], 0)
         pad = torch.cat([torch.zeros_like(padding_mask[:, :len(tokens)]), padding_mask], 1)
-        out = self.seqTransDecoder(tgt=seq, memory=memory, tgt_key_padding_mask=pad)[len(tokens):]
-        return self.output_process(out)
+        attn = None if causal is None else causal_attention_mask(causal, seq.shape[0], self.cfg.num_heads)
+        if self.cfg.frame_memory:
+            memory = self.cond_emb(video).permute(1, 0, 2)  # (F, B, latent), no positional encoding
+            out = self.seqTransDecoder(tgt=seq, memory=memory, tgt_mask=attn, tgt_key_padding_mask=pad)
+        else:
+            out = self.seqTransEncoder(seq, mask=attn, src_key_padding_mask=pad)
+        return self.output_process(out[len(tokens):])
+
+
+def causal_attention_mask(causal: torch.Tensor, length: int, heads: int) -> torch.Tensor:
+    """(B,) bool -> (B * heads, L, L) bool attention mask, True = blocked: causal samples see positions <= their
+    own, the others see everything (BAMM's hybrid masking)."""
+    upper = torch.triu(torch.ones(length, length, dtype=torch.bool, device=causal.device), diagonal=1)
+    mask = upper.unsqueeze(0) & causal.view(-1, 1, 1)
+    return mask.repeat_interleave(heads, 0)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor, ignore: int) -> torch.Tensor:
@@ -196,9 +227,9 @@ class MaskTransformer(_VideoConditioned):
         self._init_weights()
 
     def trans_forward(self, ids: torch.Tensor, video: torch.Tensor, padding_mask: torch.Tensor,
-                      force_mask: bool = False) -> torch.Tensor:
+                      force_mask: bool = False, causal: torch.Tensor | None = None) -> torch.Tensor:
         """ids (B, n), video (B, F, D), padding_mask (B, n) True on pads -> logits (B, C, n)."""
-        return self._decode(self.token_emb(ids), [], video, padding_mask, force_mask)
+        return self._decode(self.token_emb(ids), [], video, padding_mask, force_mask, causal)
 
     def forward(self, ids: torch.Tensor, video: torch.Tensor, m_lens: torch.Tensor):
         """Masked-token training loss. ids (B, n) base codes, m_lens (B,) token lengths -> (loss, acc)."""
@@ -216,7 +247,10 @@ class MaskTransformer(_VideoConditioned):
         x = torch.where(random_sub, torch.randint_like(x, high=self.cfg.num_tokens), x)
         mask_sub = torch.bernoulli(torch.full(mask.shape, 0.88, device=ids.device)).bool() & mask & ~random_sub
         x = torch.where(mask_sub, self.mask_id, x)
-        logits = self.trans_forward(x, video, ~real)
+        causal = None
+        if self.cfg.attention == "hybrid":  # BAMM-style: per sample, causal with probability causal_prob
+            causal = torch.rand(b, device=ids.device) < self.cfg.causal_prob
+        logits = self.trans_forward(x, video, ~real, causal=causal)
         loss = F.cross_entropy(logits, labels, ignore_index=self.mask_id)
         return loss, accuracy(logits, labels, self.mask_id)
 
@@ -267,6 +301,9 @@ class ResidualTransformer(_VideoConditioned):
 
     def __init__(self, cfg: TransformerConfig | None = None, *, double_projection: bool = True):
         cfg = cfg or TransformerConfig()
+        if cfg.num_quantizers < 2:
+            raise InputFormatError(f"a residual transformer needs >= 2 quantiser layers, got {cfg.num_quantizers}",
+                                   fix="a single-quantiser VQ-VAE (variant vqvae) has no residual transformer")
         super().__init__(cfg, cfg.code_dim)
         self.pad_id = cfg.num_tokens
         self.double_projection = double_projection
@@ -362,5 +399,5 @@ def mask_schedule_counts(length: int, time_steps: int = 10) -> list[int]:
     return [int(torch.round(cosine_schedule(t) * torch.tensor(float(length))).clamp(min=1)) for t in taus]
 
 
-__all__ = ["MaskTransformer", "ResidualTransformer", "IntentionBlock", "load_mask_transformer",
+__all__ = ["causal_attention_mask", "MaskTransformer", "ResidualTransformer", "IntentionBlock", "load_mask_transformer",
            "load_res_transformer", "lengths_to_mask", "mask_schedule_counts", "top_k_filter"]
