@@ -6,6 +6,10 @@ Examples:
     vimo bench demo_out/release --out bench/demo --preset tiny          # CPU-sized, end to end
     vimo bench vimo-1.0-t2/ --out bench/t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar
     vimo leaderboard bench/vimo-1.0 bench/t2 bench/t3 --out bench/leaderboard
+    vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --variant no-iie --variant no-die
+    vimo bench vimo-1.0-seen/ --out bench/unseen --variant hero --variant momask-video --variant bamm-video
+    vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --human-eval study1 --workspace ws/
+    vimo bench human-eval-report study1 --bench bench/ablation --workspace ws/
 Re-running `vimo bench` with the same --out resumes training and reuses the trained evaluator.
 """
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -35,16 +40,33 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
           subsets: bool = typer.Option(True, help="also evaluate the splits/*.txt lists holding test pairs"),
           epochs: Optional[int] = typer.Option(None, help="override every stage's training epochs"),
           device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
-          progress: bool = typer.Option(True, help="progress bars while training")) -> None:
+          progress: bool = typer.Option(True, help="progress bars while training"),
+          variant: Optional[List[str]] = typer.Option(None, "--variant", help="model variant (repeatable): hero "
+                                                      "(default), vqvae, layers-4..layers-8, no-iie, no-die, "
+                                                      "momask-video, bamm-video"),
+          human_eval: Optional[str] = typer.Option(None, "--human-eval", help="also push a BLIND rating round of "
+                                                   "generated reactions under this name (needs --workspace)"),
+          workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="workspace whose Label Studio "
+                                                   "gets the human-evaluation round"),
+          human_eval_pairs: int = typer.Option(10, help="test pairs sampled for the human evaluation"),
+          human_eval_overlap: int = typer.Option(3, help="raters per human-evaluation task"),
+          render: Optional[bool] = typer.Option(None, "--render/--no-render", help="render reactions to mp4 for "
+                                                "the human evaluation (default: when the render extra works)")
+          ) -> None:
     """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json."""
     from vimo.models.bench import BenchConfig, run_bench
 
     out = out or Path("bench") / release.resolve().name
+    if human_eval and workspace is None:
+        raise typer.BadParameter("--human-eval needs --workspace", param_hint="--workspace")
     cfg = BenchConfig(release=release, out=out, preset=preset, evaluator=evaluator, checkpoints=checkpoints,
                       encoder=encoder, replications=replications, batch_size=batch_size,
                       diversity_rule=diversity_rule, evaluator_space=evaluator_space, seed=seed, subsets=subsets,
-                      epochs=epochs, device=device, progress=progress)
+                      epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]))
     results = run_bench(cfg)
+    if human_eval:
+        push_human_eval_round(cfg, human_eval, workspace, pairs=human_eval_pairs, overlap=human_eval_overlap,
+                              render=render)
     test = results["sets"]["test"]["metrics"]
     mm = test.get("multimodality")
     console.print(f"[green]bench[/] {results['provenance']['release_name']}: FID {test['fid']['mean']:.3f} ± "
@@ -64,3 +86,72 @@ def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folder
     for r in rows:
         console.print(f"{r['rank']}. {r['release']}  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}")
     console.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")
+
+
+def push_human_eval_round(cfg, name: str, workspace: Path, *, pairs: int, overlap: int, render: Optional[bool],
+                          rounds=None):
+    """Sample reactions of the benchmark's variants and push them as a blind rating round of `workspace`."""
+    from vimo.cli.human_eval import default_renderer, push_human_eval
+    from vimo.models.bench import human_eval_samples
+
+    renderer = None
+    if render is not False:
+        renderer = default_renderer()
+        if renderer is None and render:
+            from vimo.errors import MissingExtraError
+
+            raise MissingExtraError("--render needs the renderer (vimo.pipelines.video) and headless EGL",
+                                    fix="pip install 'vimo[render]', or pass --no-render")
+    if renderer is None:
+        console.print("[yellow]human eval[/]: renderer not available; the tasks reference the generated joints "
+                      "(.npy) next to the input videos")
+    samples = human_eval_samples(cfg, pairs, cfg.seed)
+    pushed = push_human_eval(samples, rounds or _rounds(workspace), cfg.out, name, seed=cfg.seed, overlap=overlap,
+                             renderer=renderer)
+    console.print(f"[green]human eval[/] {name}: round {pushed.round_id}, {pushed.tasks} blind tasks; mapping "
+                  f"(private) -> {pushed.mapping}")
+    return pushed
+
+
+def _rounds(workspace: Path):
+    from vimo.annotation.rounds import Rounds
+    from vimo.annotation.server import connect_workspace
+
+    if not workspace.is_dir():
+        from vimo.errors import WorkspaceError
+
+        raise WorkspaceError("workspace folder does not exist", path=workspace, fix="vimo init WS")
+    return Rounds(workspace, connect_workspace(workspace))
+
+
+def human_eval_report(name: str = typer.Argument(..., help="the --human-eval name of the round"),
+                      bench_dir: Path = typer.Option(..., "--bench", "-b", help="the benchmark folder that pushed it"),
+                      workspace: Path = typer.Option(..., "--workspace", "-w", help="the round's workspace"),
+                      pull: bool = typer.Option(True, help="pull the round from Label Studio first")) -> None:
+    """Pull a human-evaluation round and add mean scores per variant (95% CI) and agreement to the report.
+
+    vimo bench human-eval-report study1 --bench bench/vimo-1.0 --workspace ws/
+    """
+    from vimo.cli.human_eval import human_eval_report as report
+
+    entry = report(bench_dir, name, _rounds(workspace), pull=pull)
+    for v, row in entry["variants"].items():
+        rp = row.get("reaction_plausibility")
+        console.print(f"{v}: Re.Plau. " + (f"{rp['mean']:.2f} ± {rp['ci95']:.2f}" if rp else "-"))
+    console.print(f"[green]human eval[/] {name}: {entry['ratings']} ratings by {entry['annotators']} annotators "
+                  f"-> {bench_dir / 'report.md'}")
+
+
+class _BenchGroup(typer.core.TyperGroup):
+    """`vimo bench RELEASE ...` runs the benchmark (the `run` command); named sub-commands stay reachable."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(cls=_BenchGroup, no_args_is_help=True, add_completion=False,
+                        help="Benchmark a release (vimo bench RELEASE ...) and report human evaluations.")
+bench_app.command("run")(bench)
+bench_app.command("human-eval-report")(human_eval_report)
