@@ -329,6 +329,29 @@ def render_clip(job: RenderJob) -> RenderResult:
                             f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
 
 
+class SpawnedPool:
+    """A process pool whose workers are spawned, not forked: a child forked from a process that
+    holds an EGL / llvmpipe context hangs in its first render (measured: `--workers 2` after a
+    render in the parent never finished). Same `map` / `close` surface as the executors."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if workers < 1:
+            raise VimoError(f"--workers must be >= 1, got {workers}", fix="pass e.g. --workers 2")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def map(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
+        from concurrent.futures import as_completed
+
+        for fut in as_completed([self._pool.submit(fn, job) for job in jobs]):
+            yield fut.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _up_to_date(ws: Any, job: RenderJob) -> bool:
     """True when the catalog row, the file's checksum and the settings all match (a re-run skips it)."""
     row = ws.catalog.get("videos", video_id(job.clip_id, job.camera))
@@ -392,7 +415,10 @@ def render_workspace(options: RenderOptions,
                     progress(RenderResult(job.clip_id, "skipped"), summary.skipped, len(jobs))
             else:
                 todo.append(job)
-        executor = make_executor(options.executor, options.workers, options.ray_address)
+        if options.executor == "local" and options.workers > 1:
+            executor: Any = SpawnedPool(options.workers)
+        else:
+            executor = make_executor(options.executor, options.workers, options.ray_address)
         try:
             for i, result in enumerate(executor.map(render_clip, todo), summary.skipped + 1):
                 if result.status == "rendered":

@@ -273,3 +273,15 @@ def test_vimo_render_command(ws, rendered):
     assert summary["skipped"] == 2 and summary["camera"] == "reactor-view"
     bad = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", "100x75"])
     assert bad.exit_code != 0 and "WIDTHxHEIGHT" in str(bad.exception)
+
+
+def test_two_spawned_workers_render_after_this_process_has_rendered(ws, rendered):
+    # forked children of a process holding an EGL context hang; the local pool spawns them
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", workers=2, force=True))
+    assert (s.rendered, s.failed) == (2, 0), s.failures
+    w = Workspace.open(ws)
+    try:
+        for row in w.catalog.query("videos", "video_id LIKE '%.render-front'"):
+            assert encode.probe(w.resolve(row["path"])).n_frames == row["n_frames"]
+    finally:
+        w.close()
