@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from vimo.annotation.agreement import (AcceptPolicy, Rating, annotator_stats, largest_disagreements,
                                        pair_results, plot_histograms, round_summary)
 from vimo.annotation.labeling import KINDS, Templates
 from vimo.annotation.ledger import AnnotationRecord, Ledger, RoundRecord, now
+from vimo.annotation.writeback import WriteBack, policy_of, write_back
 from vimo.atomic import write_bytes, write_json
 from vimo.errors import InputFormatError, VimoError, WorkspaceError, require_inside
 
@@ -79,6 +80,9 @@ class PullReport:
     """(Label Studio annotation id, problem) of annotations that fail the labeling config"""
     statuses: dict[str, int]
     verdicts_written: int = 0
+    catalog: WriteBack | None = None
+    """what the pull wrote into the workspace catalog (rounds built from the catalog; for an
+    inspection round, the write-back of the inspected round)"""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,9 +169,12 @@ class AnnotationValidator:
 # the rounds of a workspace
 
 
+LOCAL_FILES_PREFIX = "/data/local-files/?d="
+
+
 def local_file_url(rel: str) -> str:
     """Task-data URL of a file under the server's local-files document root."""
-    return "/data/local-files/?d=" + quote(rel, safe="/")
+    return LOCAL_FILES_PREFIX + quote(rel, safe="/")
 
 
 def _md5(data: bytes) -> str:
@@ -193,6 +200,23 @@ class Rounds:
         self.media_root = Path(media_root).resolve() if media_root else self.workspace / "videos"
         self.ledger = ledger or Ledger.of(self.workspace)
         self.templates = templates or Templates(self.workspace / "annotation" / "templates")
+        self._ws: Any = None
+
+    @property
+    def catalog(self) -> Any:
+        """The workspace catalog (vimo.catalog.Catalog), opened on first use."""
+        if self._ws is None:
+            from vimo.workspace import Workspace
+
+            self._ws = Workspace.open(self.workspace)
+        return self._ws.catalog
+
+    def close_connections(self) -> None:
+        """Close the ledger and the catalog connections."""
+        self.ledger.close()
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
 
     # ---- paths ----------------------------------------------------------------------------
     def round_dir(self, round_id: str) -> Path:
@@ -205,8 +229,12 @@ class Rounds:
     def create(self, kind: str, stage: str, *, overlap: int | None = None, max_per_annotator: int | None = None,
                instructions_version: int | None = None, config_version: int | None = None,
                source_round: str | None = None, title: str | None = None,
-               params: dict[str, Any] | None = None) -> RoundRecord:
-        """A new round: a ledger row and a Label Studio project with the round's config and instructions."""
+               params: dict[str, Any] | None = None, policy: AcceptPolicy | None = None,
+               min_votes: int | None = None) -> RoundRecord:
+        """A new round: a ledger row and a Label Studio project with the round's config and instructions.
+
+        `policy` (rating) and `min_votes` (screening, pairing) are stored with the round and used when
+        its results are written back to the catalog."""
         if kind not in KINDS:
             raise InputFormatError(f"unknown round kind {kind!r}", fix=f"use one of {', '.join(KINDS)}")
         if stage not in STAGES:
@@ -220,6 +248,13 @@ class Rounds:
                 raise InputFormatError("an inspection round cannot inspect another inspection round",
                                        fix="pass a screening, rating or pairing round")
         overlap = overlap or DEFAULT_OVERLAP[stage]
+        params = dict(params or {})
+        if policy is not None:
+            params["accept_policy"] = asdict(policy)
+        if min_votes is not None:
+            if min_votes < 1:
+                raise InputFormatError(f"min_votes must be >= 1, got {min_votes}", fix="pass --min-votes 1 or more")
+            params["min_votes"] = min_votes
         if overlap < 1:
             raise InputFormatError(f"overlap must be >= 1, got {overlap}", fix="pass --overlap 1 or more")
         config = self.templates.config(kind, config_version)
@@ -237,10 +272,58 @@ class Rounds:
                                                 title="vimo videos", use_blob_urls=True)
         record = RoundRecord(round_id, kind, stage, "open", project.id, title, instructions.version, instructions.md5,
                              config.version, config.md5, overlap, max_per_annotator, source_round, now(),
-                             params=dict(params or {}))
+                             params=params)
         self.ledger.add_round(record)
         write_json(self.round_dir(round_id) / "round.json", asdict(record))
         return record
+
+    def select(self, kind: str, selection: Any) -> Any:
+        """The tasks a `kind` round would get from the catalog (vimo.annotation.selection; no server needed)."""
+        from vimo.annotation.selection import select
+        from vimo.taxonomy import Taxonomy
+
+        taxonomy = Taxonomy.for_workspace(self.workspace) if kind == "pairing" else None
+        return select(kind, self.catalog, self.workspace, self.media_root, selection, taxonomy)
+
+    def create_from_catalog(self, kind: str, stage: str, selection: Any = None, **create: Any) -> tuple[
+            RoundRecord, Any, PushReport]:
+        """A round whose tasks are chosen from the workspace catalog, created and pushed.
+
+        `selection` is a vimo.annotation.selection.CatalogSelection (default: the kind's defaults);
+        `create` takes `create`'s keywords. Returns (round, selection, push report); what the selection
+        skipped (and why) is written to rounds/<id>/selection.json."""
+        from vimo.annotation.selection import CatalogSelection
+
+        selection = selection or CatalogSelection()
+        chosen = self.select(kind, selection)
+        if not chosen.items:
+            reasons = "; ".join(f"{k}: {v}" for k, v in list(chosen.skipped.items())[:3])
+            raise RoundError(f"the catalog holds nothing for a {kind} round with these filters"
+                             + (f" (skipped: {reasons})" if reasons else ""),
+                             path=self.workspace, fix="check the filters (status, kind, source, sub-category) "
+                                                      "and that the videos and rendered reactions exist")
+        params = dict(create.pop("params", None) or {})
+        params["catalog"] = selection.as_params()
+        record = self.create(kind, stage, params=params, **create)
+        write_json(self.round_dir(record.id) / "selection.json", chosen.summary())
+        return record, chosen, self.push(record.id, chosen.items)
+
+    def items_from_ledger(self, round_id: str) -> list[TaskItem]:
+        """The tasks recorded for a round, as TaskItems again (a re-push after an interrupted push)."""
+        items = []
+        base = self.media_root.parent
+        for task_id, info in self.ledger.tasks(round_id).items():
+            data, media = {}, {}
+            for k, v in info["data"].items():
+                if k in (TASK_KEY, ROUND_KEY):
+                    continue
+                if isinstance(v, str) and v.startswith(LOCAL_FILES_PREFIX):
+                    path = require_inside(base / unquote(v[len(LOCAL_FILES_PREFIX):]), base)
+                    media[k] = path.relative_to(self.media_root).as_posix()
+                else:
+                    data[k] = v
+            items.append(TaskItem(task_id, media, data, info["gold"]))
+        return items
 
     # ---- push -----------------------------------------------------------------------------
     def _server_tasks(self, project_id: int) -> list[dict]:
@@ -353,7 +436,16 @@ class Rounds:
                             statuses)
         if r.kind == "inspection":
             report.verdicts_written = self._write_back_verdicts(r)
+            src = self.ledger.round(r.source_round)
+            if "catalog" in src.params:
+                report.catalog = write_back(self, src.id, self.catalog)
+        elif "catalog" in r.params:
+            report.catalog = write_back(self, round_id, self.catalog)
         return report
+
+    def write_back(self, round_id: str, policy: AcceptPolicy | None = None) -> WriteBack:
+        """Write the round's pulled results into the workspace catalog (vimo.annotation.writeback)."""
+        return write_back(self, round_id, self.catalog, policy)
 
     def enforce_quotas(self, round_id: str) -> dict[str, int]:
         """Recompute each annotation's status: overlap per task, quota per annotator, one per annotator
@@ -504,9 +596,11 @@ class Rounds:
                     votes[a.task_id][choice] += 1
         return dict(votes)
 
-    def report(self, round_id: str, policy: AcceptPolicy = AcceptPolicy(), top: int = 10) -> dict[str, Any]:
-        """Results of a round, written to rounds/<id>/report.json (+ histograms.png for rating rounds)."""
+    def report(self, round_id: str, policy: AcceptPolicy | None = None, top: int = 10) -> dict[str, Any]:
+        """Results of a round, written to rounds/<id>/report.json (+ histograms.png for rating rounds).
+        `policy`: the accept thresholds (default: the round's own)."""
         r = self.ledger.round(round_id)
+        policy = policy or policy_of(r)
         out: dict[str, Any] = {"round": asdict(r), "status": self.status(round_id),
                                "exports": self.ledger.exports(round_id)}
         folder = self.round_dir(round_id)
@@ -532,14 +626,22 @@ class Rounds:
         write_json(folder / "report.json", _finite(out))
         return out
 
-    def close(self, round_id: str, *, pull: bool = True, policy: AcceptPolicy = AcceptPolicy()) -> dict[str, Any]:
-        """Final pull (unless `pull` is False), the report, and the round marked closed."""
+    def close(self, round_id: str, *, pull: bool = True, policy: AcceptPolicy | None = None) -> dict[str, Any]:
+        """Final pull (unless `pull` is False), the report, and the round marked closed.
+
+        `policy` replaces the thresholds the round was created with (stored, and used for the report
+        and the catalog write-back); None keeps them."""
         r = self.ledger.round(round_id)
         if r.status == "closed":
             raise RoundError(f"round {round_id} is already closed", fix="create a new round")
+        if policy is not None:
+            self.ledger.update_round(round_id, params={**r.params, "accept_policy": asdict(policy)})
+            r = self.ledger.round(round_id)
         if pull:
             self.pull(round_id)
-        report = self.report(round_id, policy)
+        elif "catalog" in r.params:
+            write_back(self, round_id, self.catalog)
+        report = self.report(round_id, policy_of(r))
         self.ledger.update_round(round_id, status="closed", closed_at=now())
         write_json(self.round_dir(round_id) / "round.json", asdict(self.ledger.round(round_id)))
         return report

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from vimo.workspace import Workspace
+
 from vimo.annotation.server import (LABEL_STUDIO_VERSION, INSTALL_HINT, LabelStudioError, LabelStudioServer,
                                     ServerPaths, connect, find_label_studio)
 
@@ -56,8 +58,8 @@ def live_server(request, tmp_path_factory) -> LiveServer:
         pytest.fail(f"the annotation tests need a Label Studio server: {exc.one_line()} ({INSTALL_HINT})")
     template = _template(Path(request.config.cache.mkdir(f"label-studio-{LABEL_STUDIO_VERSION}-template")))
     ws = tmp_path_factory.mktemp("annotation_ws")
+    Workspace.init(ws).close()  # a real workspace: its catalog holds the rounds and takes their results
     shutil.copytree(template, ws / "annotation" / "label-studio")
-    (ws / "videos").mkdir()
     server = LabelStudioServer(ServerPaths.of(ws))
     server.start(token=TEST_TOKEN)
     yield LiveServer(ws, server)

@@ -89,7 +89,9 @@ def test_cli_against_the_live_server(live_server):
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["running"] is True
     env = {"LABEL_STUDIO_API_KEY": live_server.token}
-    res = runner.invoke(app, ["round", "create", "screening", "--stage", "trial", "--workspace", ws], env=env)
+    # --empty: no tasks from the catalog; they come from a JSONL file below
+    res = runner.invoke(app, ["round", "create", "screening", "--stage", "trial", "--empty", "--workspace", ws],
+                        env=env)
     assert res.exit_code == 0, res.output
     round_id = res.stdout.strip().splitlines()[-1]
     (live_server.workspace / "videos" / "cli.mp4").write_bytes(b"cli")

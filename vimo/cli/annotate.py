@@ -6,9 +6,11 @@ $LABEL_STUDIO_URL points at a shared deployment instead of the workspace's local
 Examples:
     export LABEL_STUDIO_API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
     vimo annotate server start --workspace ws/
-    vimo annotate round create rating --stage trial --overlap 3 --workspace ws/
-    vimo annotate round push rating-trial-001 --tasks tasks.jsonl --workspace ws/
-    vimo annotate round pull rating-trial-001 --workspace ws/
+    vimo annotate round create screening --workspace ws/           # restyled/external videos to screen
+    vimo annotate round create rating --stage trial --overlap 3 --sample 50 --seed 0 --workspace ws/
+    vimo annotate round create pairing --per-video 3 --workspace ws/ # candidate reactions per video
+    vimo annotate round create rating --tasks tasks.jsonl --workspace ws/   # tasks from a file instead
+    vimo annotate round pull rating-trial-001 --workspace ws/        # results written back to the catalog
     vimo annotate round close rating-trial-001 --workspace ws/
     vimo annotate instructions bump rating-trial-001 --change "foot sliding caps quality at 4" --workspace ws/
     vimo annotate round create inspection --source rating-main-001 --workspace ws/
@@ -109,16 +111,62 @@ def round_create(kind: str = typer.Argument(..., help="screening | rating | pair
                  max_per_annotator: Optional[int] = typer.Option(None, help="tasks one annotator may count for"),
                  source: Optional[str] = typer.Option(None, help="the round an inspection round inspects"),
                  instructions_version: Optional[int] = typer.Option(None, help="default: the latest"),
-                 config_version: Optional[int] = typer.Option(None, help="default: the latest")) -> None:
-    """Create a round and its Label Studio project.
+                 config_version: Optional[int] = typer.Option(None, help="default: the latest"),
+                 tasks: Optional[Path] = typer.Option(None, help="JSONL tasks to push instead of the catalog's"),
+                 from_catalog: bool = typer.Option(True, "--from-catalog/--empty",
+                                                   help="choose the tasks from the catalog (default when no "
+                                                        "--tasks), or create an empty round"),
+                 status: list[str] = typer.Option([], "--status", help="video statuses (screening: pending_screening"
+                                                  ", ok; pairing: ok, usable) or pair statuses (rating: candidate)"),
+                 video_kind: list[str] = typer.Option([], "--video-kind", help="screening: restyled, external; "
+                                                      "pairing: any"),
+                 clip_source: list[str] = typer.Option([], "--clip-source", help="source of the pair's clip "
+                                                       "(rating) or of the motion pool (pairing)"),
+                 sub_category: list[str] = typer.Option([], "--sub-category", help="sub-category of the pair "
+                                                        "(rating) or of the video (pairing)"),
+                 only: list[str] = typer.Option([], "--id", help="only these pair ids (rating) or video ids"),
+                 sample: Optional[int] = typer.Option(None, help="at most this many pairs / videos, drawn by --seed"),
+                 seed: int = typer.Option(0, help="seed of --sample"),
+                 per_video: int = typer.Option(3, help="pairing: candidate reactions per video"),
+                 min_motion_quality: float = typer.Option(3.0, help="rating: reject pairs with a lower mean"),
+                 min_reaction_plausibility: float = typer.Option(3.0, help="rating: reject pairs with a lower mean"),
+                 min_ratings: int = typer.Option(1, help="rating: fewer ratings leave a pair undecided"),
+                 min_votes: int = typer.Option(1, help="screening / pairing: votes needed for a decision"),
+                 dry_run: bool = typer.Option(False, help="print the catalog selection; create nothing")) -> None:
+    """Create a round and its Label Studio project, and push its tasks: from the catalog (default;
+    filters below) or from --tasks JSONL. Inspection rounds take their tasks with `round push`.
 
-    vimo annotate round create rating --stage trial --overlap 3 --workspace ws/
+    vimo annotate round create rating --stage trial --overlap 3 --sample 50 --seed 0 --workspace ws/
     """
-    r = _rounds(workspace).create(kind, stage, overlap=overlap, max_per_annotator=max_per_annotator,
-                                  source_round=source, instructions_version=instructions_version,
-                                  config_version=config_version)
+    from vimo.annotation.agreement import AcceptPolicy
+    from vimo.annotation.selection import CatalogSelection
+
+    selection = CatalogSelection(statuses=tuple(status) or None, video_kinds=tuple(video_kind) or None,
+                                 sources=tuple(clip_source), sub_categories=tuple(sub_category), sample=sample,
+                                 seed=seed, per_video=per_video, ids=tuple(only))
+    catalog_round = kind != "inspection" and tasks is None and from_catalog
+    if dry_run:
+        if not catalog_round:
+            console.print("--dry-run shows a catalog selection; nothing to show for this round")
+            raise typer.Exit(1)
+        _echo_json(_offline_rounds(workspace).select(kind, selection).summary())
+        return
+    rounds = _rounds(workspace)
+    create = dict(overlap=overlap, max_per_annotator=max_per_annotator, source_round=source,
+                  instructions_version=instructions_version, config_version=config_version,
+                  policy=AcceptPolicy(min_motion_quality, min_reaction_plausibility, min_ratings) if kind == "rating"
+                  else None, min_votes=min_votes if kind in ("screening", "pairing") else None)
+    if catalog_round:
+        r, chosen, rep = rounds.create_from_catalog(kind, stage, selection, **create)
+        if chosen.skipped:
+            console.print(f"[yellow]skipped[/] {len(chosen.skipped)} item(s); reasons in "
+                          f"{rounds.round_dir(r.id) / 'selection.json'}")
+    else:
+        r = rounds.create(kind, stage, **create)
+        rep = rounds.push(r.id, _read_tasks(tasks)) if tasks is not None else None
     console.print(f"[green]created[/] {r.id} (project {r.project_id}, instructions v{r.instructions_version}, "
-                  f"config v{r.config_version}, overlap {r.overlap})")
+                  f"config v{r.config_version}, overlap {r.overlap})"
+                  + (f"; pushed {rep.new} task(s)" if rep is not None else ""))
     typer.echo(r.id)
 
 
@@ -143,20 +191,26 @@ def _read_tasks(path: Path):
 @round_app.command("push")
 def round_push(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE,
                tasks: Optional[Path] = typer.Option(None, help="JSONL: task_id, media {key: path under videos/}, "
-                                                               "data, gold; not needed for inspection rounds")) -> None:
+                                                               "data, gold; without it an inspection round gets "
+                                                               "its source's annotations, any other round "
+                                                               "re-pushes its recorded tasks")) -> None:
     """Import tasks into the round's project; a re-push never duplicates.
 
     vimo annotate round push rating-main-001 --tasks tasks.jsonl --workspace ws/
+    vimo annotate round push rating-main-001 --workspace ws/   # after an interrupted push
     """
     from vimo.errors import InputFormatError
 
     rounds = _rounds(workspace)
     r = rounds.ledger.round(round_id)
     if tasks is None:
-        if r.kind != "inspection":
-            raise InputFormatError(f"round {round_id} is a {r.kind} round and needs --tasks",
-                                   fix="pass --tasks tasks.jsonl")
-        items = rounds.inspection_items(round_id)
+        if r.kind == "inspection":
+            items = rounds.inspection_items(round_id)
+        else:
+            items = rounds.items_from_ledger(round_id)
+            if not items:
+                raise InputFormatError(f"round {round_id} has no recorded tasks to re-push",
+                                       fix="pass --tasks tasks.jsonl")
     else:
         items = _read_tasks(tasks)
     rep = rounds.push(round_id, items)
@@ -176,6 +230,9 @@ def round_pull(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE)
         console.print(f"[yellow]invalid[/] annotation {ann_id}: {problem}")
     if rep.verdicts_written:
         console.print(f"wrote {rep.verdicts_written} inspector verdict(s) back to the inspected round")
+    if rep.catalog is not None:
+        console.print(f"catalog ({rep.catalog.round_id}): " + ", ".join(
+            f"{n} {k}" for k, n in rep.catalog.summary().items() if n))
     _echo_json(rep.statuses)
 
 
@@ -193,17 +250,29 @@ def round_status(round_id: Optional[str] = typer.Argument(None, help="default: e
 
 @round_app.command("close")
 def round_close(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE,
-                min_motion_quality: float = typer.Option(3.0, help="reject pairs with a lower mean"),
-                min_reaction_plausibility: float = typer.Option(3.0, help="reject pairs with a lower mean"),
-                min_ratings: int = typer.Option(1, help="fewer ratings leave a pair undecided")) -> None:
-    """Final pull, the round's report (agreement, histograms, decisions), and the round closed.
+                min_motion_quality: Optional[float] = typer.Option(None, help="reject pairs with a lower mean "
+                                                                   "(default: the round's threshold)"),
+                min_reaction_plausibility: Optional[float] = typer.Option(None, help="reject pairs with a lower "
+                                                                          "mean (default: the round's)"),
+                min_ratings: Optional[int] = typer.Option(None, help="fewer ratings leave a pair undecided "
+                                                          "(default: the round's)")) -> None:
+    """Final pull (results written back to the catalog), the round's report (agreement, histograms,
+    decisions), and the round closed. Given thresholds replace the round's.
 
     vimo annotate round close rating-main-001 --workspace ws/
     """
-    from vimo.annotation.agreement import AcceptPolicy
+    from dataclasses import replace
+
+    from vimo.annotation.writeback import policy_of
 
     rounds = _rounds(workspace)
-    report = rounds.close(round_id, policy=AcceptPolicy(min_motion_quality, min_reaction_plausibility, min_ratings))
+    policy = None
+    given = {k: v for k, v in (("min_motion_quality", min_motion_quality),
+                               ("min_reaction_plausibility", min_reaction_plausibility),
+                               ("min_ratings", min_ratings)) if v is not None}
+    if given:
+        policy = replace(policy_of(rounds.ledger.round(round_id)), **given)
+    report = rounds.close(round_id, policy=policy)
     console.print(f"[green]closed[/] {round_id}; report in {rounds.round_dir(round_id) / 'report.json'}")
     if "summary" in report:
         _echo_json(report["summary"])
