@@ -12,6 +12,9 @@ What we do because Label Studio Community does not:
 - push idempotently: each task carries our id (`vimo_task`), and a re-push skips tasks the server has;
 - pull snapshots the raw export to disk with its md5 and time *before* importing it into the ledger,
   idempotently; task meta is changed by read-merge-write (the API replaces the whole dict).
+
+A round can take its tasks from the workspace catalog (`create_from_catalog`, vimo.annotation.selection);
+each pull of such a round writes its results back into the catalog (vimo.annotation.writeback).
 """
 from __future__ import annotations
 

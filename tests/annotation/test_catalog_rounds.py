@@ -266,3 +266,42 @@ def test_cli_creates_a_round_from_the_catalog(live_server, rounds, monkeypatch):
     repush = runner.invoke(app, ["round", "push", round_id, "--workspace", str(rounds.workspace)])
     assert repush.exit_code == 0, repush.output
     assert len(rounds._server_tasks(r.project_id)) == 1
+
+
+def test_selection_skips_bad_catalog_rows_with_reasons(tmp_path):
+    """No server: paths escaping the workspace, media outside videos/, NaN features and a missing
+    round source all give reasons (or a typed error), never a crash or a silent drop."""
+    from vimo.annotation.ledger import Ledger
+    from vimo.errors import InputFormatError, WorkspaceError
+
+    with Workspace.init(tmp_path / "ws") as w:
+        cat, root = w.catalog, w.root
+        _mp4(root / "videos/in.mp4", 1)
+        _mp4(root / "clips/outside.mp4", 2)
+        for cid, feats in (("good", np.zeros((5, 263), np.float32)), ("nan", np.full((5, 263), np.nan, np.float32))):
+            save_npy(root / f"clips/{cid}/features_reactor.npy", feats)
+            cat.add_clip(clip_id=cid, source="synthetic", sequence_id=cid,
+                         reactor_features=f"clips/{cid}/features_reactor.npy")
+            _mp4(root / f"videos/reaction/{cid}.mp4", 3)
+            cat.add_video(video_id=f"{cid}.reaction", kind="rendered", clip_id=cid, path=f"videos/reaction/{cid}.mp4",
+                          provenance={"subject": "reactor"})
+        cat.add_video(video_id="escape", kind="external", path="../../etc/passwd")
+        cat.add_video(video_id="outside", kind="external", path="clips/outside.mp4")
+        cat.add_video(video_id="in", kind="external", path="videos/in.mp4")
+    rounds = Rounds(tmp_path / "ws", client=None, ledger=Ledger.of(tmp_path / "ws"))
+    try:
+        screening = rounds.select("screening", CatalogSelection())
+        assert [i.task_id for i in screening.items] == ["in"]
+        assert "leaves the workspace" in screening.skipped["escape"]
+        assert "not under videos/" in screening.skipped["outside"]
+        pairing = rounds.select("pairing", CatalogSelection(ids=("in",)))
+        assert [i.data["clip_id"] for i in pairing.items] == ["good"]
+        assert "NaN" in pairing.skipped["clip:nan"]
+        with pytest.raises(InputFormatError, match="not built from the catalog"):
+            rounds.select("inspection", CatalogSelection())
+        with pytest.raises(InputFormatError, match="sample"):
+            CatalogSelection(sample=0)
+    finally:
+        rounds.close_connections()
+    with pytest.raises(WorkspaceError, match="not a vimo workspace"):
+        Rounds(tmp_path / "plain", client=None, ledger=Ledger(tmp_path / "plain" / "catalog.sqlite")).catalog
