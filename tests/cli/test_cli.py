@@ -140,7 +140,8 @@ def test_info_probes_egl_rendering():
                                          (["render", "--help"], ["--camera", "--workspace"]),
                                          (["restyle", "--help"], ["submit", "status", "fetch"]),
                                          (["convert", "--help"], ["interx", "egohumans", "harmony4d", "amass"]),
-                                         (["bench", "--help"], ["--preset", "--evaluator"])])
+                                         (["bench", "--help"], ["human-eval-report"]),
+                                         (["release", "--help"], ["build", "verify", "diff"])])
 def test_wired_commands_load(args, expect, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
