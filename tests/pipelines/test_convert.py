@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.fixtures.sources import write_body_models, write_interx_tree
+from vimo.samples.sources import write_body_models, write_interx_tree
 from vimo.errors import FormatVersionError, InputFormatError
 from vimo.pipelines import canonical
 from vimo.pipelines.convert import (
