@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "convert": ("vimo.cli.convert", "app",
                 "Convert a source (Inter-X, Ego-Humans, Harmony4D, AMASS, joints) into workspace clips.", None),
     "clips": ("vimo.cli.clips", "app", "List the clips of a workspace; cut real video clips for them.", None),
+    "pairs": ("vimo.cli.pairs", "app", "Assemble source pairs (video of the actor + the reaction); list pairs.",
+              None),
     "render": ("vimo.cli.video", "render", "Render each clip's actor motion to an H.264 video (headless EGL).",
                "render"),
     "restyle": ("vimo.cli.video", "restyle_app", "Restyle rendered videos through Runway: submit, status, fetch.",
