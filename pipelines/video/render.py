@@ -1,18 +1,26 @@
-"""Render the actor's motion of every clip: one clay-lit body on a neutral background, headless
+"""Render one person's motion of every clip: one clay-lit body on a neutral background, headless
 (pyrender on EGL; Mesa's software device is enough), encoded to an H.264 yuv420p mp4 and
 registered in the workspace catalog as a `rendered` video of its clip.
 
     from vimo.pipelines.video.render import RenderOptions, render_workspace
     summary = render_workspace(RenderOptions(workspace="ws", camera="reactor-view", size=(1280, 720)))
+    summary = render_workspace(RenderOptions(workspace="ws", subject="reactor"))   # the rendered reaction
+
+`subject="actor"` (default) renders the actor, by default from the reactor's eyes (`reactor-view`):
+the stimulus the reactor saw. `subject="reactor"` renders the reactor's motion, by default with the
+third-person `front` camera facing the reactor: the "rendered reaction" that rating rounds show
+next to the input video. The catalog row's `provenance.subject` says which ("actor" / "reactor").
 
 The body is the SMPL-family mesh of a model file when `body_models` is given (posed by inverse
 kinematics from the clip's joints: clips keep joints, not model parameters), else a mannequin
 built from the 22 joints, so rendering never needs licensed files. The lights are a three-point
 rig attached to the camera, so the side the camera sees is always lit.
 
-Output: <ws>/videos/rendered/<camera>/<clip_id>.mp4, video id `<clip_id>.render-<camera>`; the
-catalog row's provenance holds the render settings, and a re-run skips a clip whose file still
-has the recorded checksum and settings (jobs kind "render:<camera>").
+Output (actor): <ws>/videos/rendered/<camera>/<clip_id>.mp4, video id `<clip_id>.render-<camera>`,
+jobs kind "render:<camera>"; (reactor): <ws>/videos/rendered/reaction/<camera>/<clip_id>.mp4, video
+id `<clip_id>.reaction-<camera>`, jobs kind "render-reaction:<camera>". The catalog row's provenance
+holds the render settings, and a re-run skips a clip whose file still has the recorded checksum and
+settings.
 """
 from __future__ import annotations
 
@@ -42,6 +50,9 @@ CLAY = (0.80, 0.74, 0.68)
 #: (yaw deg, pitch deg, intensity): key from the upper left, fill from the right, rim from behind
 LIGHT_RIG = ((-35.0, -30.0, 2.3), (40.0, -10.0, 0.9), (180.0, -35.0, 1.8))
 AMBIENT = 0.22
+#: whose motion a render shows, and the camera each uses by default
+SUBJECTS = ("actor", "reactor")
+DEFAULT_CAMERA = {"actor": "reactor-view", "reactor": "front"}
 
 
 def _pyrender():
@@ -184,8 +195,8 @@ class RenderOptions:
     """How `vimo render` runs. Each field is also a flag."""
 
     workspace: Path
-    #: reactor-view (default) | front | orbit
-    camera: str = "reactor-view"
+    #: reactor-view | front | orbit; None: the subject's default (actor: reactor-view, reactor: front)
+    camera: str | None = None
     #: (width, height) in pixels, even
     size: tuple[int, int] = (1280, 720)
     #: output frame rate; the clip's own rate (20) keeps one video frame per motion frame
@@ -204,11 +215,20 @@ class RenderOptions:
     limit: int | None = None
     #: render again even when the file validates
     force: bool = False
+    #: actor (the stimulus, default) | reactor (the rendered reaction)
+    subject: str = "actor"
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()
+        if self.subject not in SUBJECTS:
+            raise VimoError(f"unknown subject {self.subject!r}", fix=f"use one of: {', '.join(SUBJECTS)}")
+        if self.camera is None:
+            self.camera = DEFAULT_CAMERA[self.subject]
         if self.camera not in CAMERAS:
             raise VimoError(f"unknown camera {self.camera!r}", fix=f"use one of: {', '.join(CAMERAS)}")
+        if self.subject == "reactor" and self.camera == "reactor-view":
+            raise VimoError("the reactor-view camera looks out of the reactor's eyes, so it cannot show the reactor",
+                            fix="render the reactor with --camera front (default) or --camera orbit")
         encode.check_size(*self.size)
         if not 1 <= self.fps <= 120:
             raise VimoError(f"--fps must be within 1-120, got {self.fps}", fix="pass e.g. --fps 20")
@@ -232,10 +252,13 @@ class RenderJob:
     gender: str
     crf: int
     preset: str
+    subject: str = "actor"
 
     def settings(self) -> dict[str, Any]:
+        """What the look of the file depends on (the subject is in the video id, not here, so the
+        settings of actor renders made before subjects existed still match)."""
         s = asdict(self)
-        for k in ("workspace", "clip_id", "out_rel"):
+        for k in ("workspace", "clip_id", "out_rel", "subject"):
             s.pop(k)
         s["render_version"] = RENDER_VERSION
         return s
@@ -254,6 +277,7 @@ class RenderResult:
 @dataclass
 class RenderSummary:
     camera: str
+    subject: str = "actor"
     clips: int = 0
     rendered: int = 0
     skipped: int = 0
@@ -270,8 +294,20 @@ class RenderSummary:
         return dict(asdict(self), fps=self.fps)
 
 
-def video_id(clip_id: str, camera: str) -> str:
-    return f"{clip_id}.render-{camera}"
+def video_id(clip_id: str, camera: str, subject: str = "actor") -> str:
+    """`<clip>.render-<camera>` for the actor (the stimulus), `<clip>.reaction-<camera>` for the reactor."""
+    return f"{clip_id}.{'render' if subject == 'actor' else 'reaction'}-{camera}"
+
+
+def output_path(clip_id: str, camera: str, subject: str = "actor") -> str:
+    """The video's path relative to the workspace root."""
+    folder = camera if subject == "actor" else f"reaction/{camera}"
+    return f"videos/rendered/{folder}/{clip_id}.mp4"
+
+
+def job_kind(camera: str, subject: str = "actor") -> str:
+    """The catalog's jobs kind of a render run."""
+    return f"render:{camera}" if subject == "actor" else f"render-reaction:{camera}"
 
 
 def load_clip_joints(clip_dir: Path) -> tuple[dict, np.ndarray | None, np.ndarray]:
@@ -297,15 +333,17 @@ def render_clip(job: RenderJob) -> RenderResult:
     ws = Path(job.workspace)
     try:
         meta, actor, reactor = load_clip_joints(ws / "clips" / job.clip_id)
-        if actor is None:
+        if actor is None and job.subject == "actor":
             raise MotionError("the clip has no actor to render (a single-person source)",
                               path=ws / "clips" / job.clip_id, fix="render clips of two-person sources")
         clip_fps = float(meta.get("fps", 20.0))
-        actor_r = resample(actor, clip_fps, job.fps)
+        actor_r = None if actor is None else resample(actor, clip_fps, job.fps)
         reactor_r = resample(reactor, clip_fps, job.fps)
-        meshes = body_meshes(actor_r, body_models=job.body_models, model_type=job.model_type, gender=job.gender,
+        # the camera frames the subject; the other person is only the reactor-view camera's eyes
+        subject, other = (actor_r, reactor_r) if job.subject == "actor" else (reactor_r, actor_r)
+        meshes = body_meshes(subject, body_models=job.body_models, model_type=job.model_type, gender=job.gender,
                              cache_dir=ws / "cache" / "body")
-        path = camera_path(job.camera, actor_r, reactor_r, fps=job.fps, aspect=job.width / job.height)
+        path = camera_path(job.camera, subject, other, fps=job.fps, aspect=job.width / job.height)
         out = ws / job.out_rel
         n = encode.write_mp4(out, render_frames(meshes, path, job.width, job.height), fps=job.fps, crf=job.crf,
                              preset=job.preset)
@@ -314,11 +352,12 @@ def render_clip(job: RenderJob) -> RenderResult:
             raise VimoError(f"the encoded file holds {info.n_frames} frames at {info.width}x{info.height}, "
                             f"{n} at {job.width}x{job.height} were written", path=out, fix="re-run vimo render")
         record = {
-            "video_id": video_id(job.clip_id, job.camera), "kind": "rendered", "clip_id": job.clip_id,
+            "video_id": video_id(job.clip_id, job.camera, job.subject), "kind": "rendered", "clip_id": job.clip_id,
             "path": job.out_rel, "checksum": encode.sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
-            "provenance": {"renderer": "pyrender-egl", "body": meshes.kind, "settings": job.settings(),
-                           "clip_checksum": meta["files"]["joints_actor"]["sha256"], "clip_fps": clip_fps,
+            "provenance": {"subject": job.subject, "renderer": "pyrender-egl", "body": meshes.kind,
+                           "settings": job.settings(),
+                           "clip_checksum": meta["files"][f"joints_{job.subject}"]["sha256"], "clip_fps": clip_fps,
                            "vimo_version": __version__, "pix_fmt": info.pix_fmt},
         }
         return RenderResult(job.clip_id, "rendered", record=record, frames=n, seconds=time.perf_counter() - t0)
@@ -353,8 +392,9 @@ class SpawnedPool:
 
 
 def _up_to_date(ws: Any, job: RenderJob) -> bool:
-    """True when the catalog row, the file's checksum and the settings all match (a re-run skips it)."""
-    row = ws.catalog.get("videos", video_id(job.clip_id, job.camera))
+    """True when the catalog row, the file's checksum and the settings all match (a re-run skips it).
+    An actor render made before subjects were recorded gets `provenance.subject` added."""
+    row = ws.catalog.get("videos", video_id(job.clip_id, job.camera, job.subject))
     if row is None or row.get("provenance", {}).get("settings") != job.settings():
         return False
     try:
@@ -366,38 +406,45 @@ def _up_to_date(ws: Any, job: RenderJob) -> bool:
         return False
     import json
 
-    actor_sha = json.loads(clip_meta.read_text()).get("files", {}).get("joints_actor", {}).get("sha256")
-    return actor_sha == row["provenance"].get("clip_checksum") and encode.sha256_file(path) == row["checksum"]
+    sha = json.loads(clip_meta.read_text()).get("files", {}).get(f"joints_{job.subject}", {}).get("sha256")
+    if sha != row["provenance"].get("clip_checksum") or encode.sha256_file(path) != row["checksum"]:
+        return False
+    if row["provenance"].get("subject") != job.subject:
+        ws.catalog.add_video(video_id=row["video_id"], provenance={**row["provenance"], "subject": job.subject})
+    return True
 
 
 def make_jobs(options: RenderOptions, clips: list[dict]) -> list[RenderJob]:
     w, h = options.size
     return [RenderJob(workspace=str(options.workspace), clip_id=c["clip_id"],
-                      out_rel=f"videos/rendered/{options.camera}/{c['clip_id']}.mp4", camera=options.camera,
+                      out_rel=output_path(c["clip_id"], options.camera, options.subject), camera=options.camera,
                       width=w, height=h, fps=float(options.fps),
                       body_models=None if options.body_models is None else str(options.body_models),
-                      model_type=options.model_type, gender=options.gender, crf=options.crf, preset=options.preset)
+                      model_type=options.model_type, gender=options.gender, crf=options.crf, preset=options.preset,
+                      subject=options.subject)
             for c in clips]
 
 
 def render_workspace(options: RenderOptions,
                      progress: Callable[[RenderResult, int, int], None] | None = None) -> RenderSummary:
-    """Render every ok two-person clip of the workspace catalog (or `options.clip_ids`) through the
-    chosen executor; registers each video in the catalog; returns the summary."""
+    """Render the subject of every ok clip of the workspace catalog (or of `options.clip_ids`) through
+    the chosen executor: the actor of two-person clips, or the reactor of every clip; registers each
+    video in the catalog; returns the summary."""
     from vimo.pipelines.executors import make_executor
     from vimo.workspace import Workspace
 
     t0 = time.perf_counter()
     ws = Workspace.open(options.workspace)
-    summary = RenderSummary(camera=options.camera)
-    kind = f"render:{options.camera}"
+    summary = RenderSummary(camera=options.camera, subject=options.subject)
+    kind = job_kind(options.camera, options.subject)
     try:
-        clips = [c for c in ws.catalog.clips(status="ok") if c.get("actor_joints")]
+        clips = [c for c in ws.catalog.clips(status="ok") if c.get(f"{options.subject}_joints")]
         if options.clip_ids is not None:
             known = {c["clip_id"] for c in clips}
             unknown = [c for c in options.clip_ids if c not in known]
             if unknown:
-                raise InputFormatError(f"clip {unknown[0]!r} is not an ok two-person clip of the catalog",
+                what = "an ok two-person clip" if options.subject == "actor" else "an ok clip"
+                raise InputFormatError(f"clip {unknown[0]!r} is not {what} of the catalog",
                                        path=ws.root, fix="list the clips with: vimo clips list --workspace WS")
             wanted = set(options.clip_ids)
             clips = [c for c in clips if c["clip_id"] in wanted]

@@ -285,3 +285,93 @@ def test_two_spawned_workers_render_after_this_process_has_rendered(ws, rendered
             assert encode.probe(w.resolve(row["path"])).n_frames == row["n_frames"]
     finally:
         w.close()
+
+
+def test_reactor_subject_renders_the_reaction_told_apart_from_the_actor(ws, rendered):
+    from vimo.annotation.selection import reaction_videos
+    from vimo.pipelines.video.render import load_clip_joints
+
+    w = Workspace.open(ws)
+    cid = w.catalog.clips()[0]["clip_id"]
+    w.close()
+    # the actor of this clip from the same camera, and then the reactor of every clip (default camera: front)
+    actor = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
+    assert actor.failed == 0 and actor.subject == "actor"
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), subject="reactor"))
+    assert (s.rendered, s.failed, s.camera, s.subject) == (2, 0, "front", "reactor"), s.failures
+    w = Workspace.open(ws)
+    try:
+        a_row = w.catalog.get("videos", video_id(cid, "front"))
+        r_row = w.catalog.get("videos", video_id(cid, "front", "reactor"))
+        assert a_row["video_id"] == f"{cid}.render-front" and r_row["video_id"] == f"{cid}.reaction-front"
+        assert r_row["path"] == f"videos/rendered/reaction/front/{cid}.mp4" != a_row["path"]
+        assert (a_row["provenance"]["subject"], r_row["provenance"]["subject"]) == ("actor", "reactor")
+        meta = json.loads((ws / "clips" / cid / "meta.json").read_text())
+        assert r_row["provenance"]["clip_checksum"] == meta["files"]["joints_reactor"]["sha256"]
+        assert a_row["provenance"]["clip_checksum"] == meta["files"]["joints_actor"]["sha256"]
+        assert {j["status"] for j in w.catalog.jobs("render-reaction:front")} == {"done"}
+        # what a rating round shows as the rendered reaction: the reactor render, never an actor one
+        picked = reaction_videos(w.catalog)
+        assert {c["clip_id"] for c in w.catalog.clips()} == set(picked)
+        assert all(v["provenance"]["subject"] == "reactor" for v in picked.values())
+        assert picked[cid]["video_id"] == r_row["video_id"]
+        r_frames = np.stack(list(encode.read_frames(w.resolve(r_row["path"]))))
+        a_frames = np.stack(list(encode.read_frames(w.resolve(a_row["path"]))))
+    finally:
+        w.close()
+    assert len(r_frames) == r_row["n_frames"] == meta["n_frames"]
+    r_masks = np.stack([body_mask(f) for f in r_frames])
+    a_masks = np.stack([body_mask(f) for f in a_frames])
+    assert (r_masks.mean(axis=(1, 2)) > 0.01).all() and not r_masks[:, :, :2].any() and not r_masks[:, :, -2:].any()
+    lum = r_frames[r_masks].astype(np.float64).mean(-1)
+    assert lum.mean() > 120 and np.percentile(lum, 5) > 40  # lit
+    assert (r_masks ^ a_masks).mean() > 0.01  # another body than the actor's
+    # the body on screen is the reactor: its pelvis projects inside the silhouette's box every 10 frames
+    _, actor_j, reactor_j = load_clip_joints(ws / "clips" / cid)
+    path = camera_path("front", reactor_j, actor_j, fps=20, aspect=W / H)
+    for t in range(0, len(r_frames), 10):
+        x, y, _ = _project(path.poses[t], path.yfov, W / H, reactor_j[t, 0])
+        px, py = (x + 1) / 2 * W, (1 - y) / 2 * H
+        ys, xs = np.nonzero(r_masks[t])
+        assert xs.min() - 2 <= px <= xs.max() + 2 and ys.min() - 2 <= py <= ys.max() + 2, (t, px, py)
+
+
+def test_actor_rows_from_before_subjects_get_labelled_and_options_check_the_subject(ws, rendered, tmp_path):
+    w = Workspace.open(ws)
+    try:
+        row = w.catalog.query("videos", "video_id LIKE '%.render-reactor-view'")[0]
+        prov = {k: v for k, v in row["provenance"].items() if k != "subject"}  # as written before subjects
+        w.catalog.add_video(video_id=row["video_id"], provenance=prov)
+        again = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+        assert again.rendered == 0 and again.skipped == 2  # same settings: not rendered again
+        assert w.catalog.get("videos", row["video_id"])["provenance"]["subject"] == "actor"
+    finally:
+        w.close()
+    with pytest.raises(VimoError, match="cannot show the reactor"):
+        RenderOptions(workspace=tmp_path, subject="reactor", camera="reactor-view")
+    with pytest.raises(VimoError, match="unknown subject"):
+        RenderOptions(workspace=tmp_path, subject="both")
+    assert RenderOptions(workspace=tmp_path).camera == "reactor-view"
+    assert RenderOptions(workspace=tmp_path, subject="reactor").camera == "front"
+
+
+def test_vimo_render_subject_flag(ws, rendered):
+    import typer
+    from typer.testing import CliRunner
+
+    from vimo.cli.video import render
+
+    app = typer.Typer()
+    app.command()(render)
+    app.command("unused")(lambda: None)
+    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--subject", "reactor",
+                                   "--camera", "orbit", "--limit", "1", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    assert (summary["subject"], summary["camera"], summary["rendered"]) == ("reactor", "orbit", 1)
+    w = Workspace.open(ws)
+    try:
+        rows = w.catalog.query("videos", "video_id LIKE '%.reaction-orbit'")
+        assert len(rows) == 1 and rows[0]["provenance"]["subject"] == "reactor"
+    finally:
+        w.close()

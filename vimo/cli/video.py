@@ -2,6 +2,7 @@
 
 Examples:
     vimo render --workspace ws
+    vimo render --workspace ws --subject reactor
     vimo render --workspace ws --camera front --size 640x360 --workers 2
     vimo render --workspace ws --body-models ~/body_models --model-type smplx --executor ray
     vimo clips cut egohumans /data/egohumans --workspace ws
@@ -24,7 +25,10 @@ console = Console(stderr=True)
 
 
 def render(workspace: Path = typer.Option(..., "--workspace", "-w", help="the build workspace"),
-           camera: str = typer.Option("reactor-view", help="reactor-view (the reactor's eyes), front or orbit"),
+           subject: str = typer.Option("actor", help="actor (the stimulus) or reactor (the rendered reaction)"),
+           camera: Optional[str] = typer.Option(
+               None, help="reactor-view (the reactor's eyes), front or orbit; default: reactor-view for the actor, "
+                          "front for the reactor"),
            size: str = typer.Option("1280x720", help="WIDTHxHEIGHT, even numbers"),
            fps: float = typer.Option(20.0, help="output frame rate (20 = one frame per motion frame)"),
            body_models: Optional[Path] = typer.Option(
@@ -38,22 +42,24 @@ def render(workspace: Path = typer.Option(..., "--workspace", "-w", help="the bu
            limit: Optional[int] = typer.Option(None, help="render only the first N clips"),
            force: bool = typer.Option(False, help="render again even when the video validates"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
-    """Render the actor's motion of every two-person clip as an H.264 mp4 (a `rendered` video).
+    """Render the actor's motion of every two-person clip (or, with --subject reactor, the reactor's
+    motion of every clip) as an H.264 mp4 (a `rendered` video).
 
     vimo render --workspace ws\n
+    vimo render --workspace ws --subject reactor\n
     vimo render --workspace ws --camera orbit --size 640x360 --workers 2
     """
     from vimo.pipelines.video.encode import parse_size
     from vimo.pipelines.video.render import RenderOptions, render_workspace
 
-    options = RenderOptions(workspace=workspace, camera=camera, size=parse_size(size), fps=fps,
+    options = RenderOptions(workspace=workspace, subject=subject, camera=camera, size=parse_size(size), fps=fps,
                             body_models=body_models, model_type=model_type, gender=gender, workers=workers,
                             executor=executor, ray_address=ray_address, clip_ids=clip or None, limit=limit, force=force)
     summary = render_workspace(options, progress=_progress("render"))
     if json_out:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     else:
-        console.print(f"rendered {summary.rendered}, skipped {summary.skipped} (up to date), failed {summary.failed} "
+        console.print(f"{summary.subject}: rendered {summary.rendered}, skipped {summary.skipped} (up to date), failed {summary.failed} "
                       f"of {summary.clips} clips; {summary.frames} frames in {summary.seconds:.1f} s "
                       f"({summary.fps:.1f} frames/s)")
         for cid, reason in summary.failures:
