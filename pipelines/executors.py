@@ -2,6 +2,10 @@
 
 Every executor has one method, `map(fn, jobs)`, yielding fn(job) for every job in completion
 order. `fn` must be a module-level function and jobs picklable; results are plain data.
+
+The local pool forks its workers by default (warm imports, no re-import of the caller's main
+module). Work that holds native state that does not survive a fork asks for `start_method="spawn"`
+(the renderer: a child forked from a process that holds an EGL / llvmpipe context hangs).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from vimo.errors import VimoError
 
 EXECUTORS = ("local", "ray")
+START_METHODS = ("fork", "spawn", "forkserver")
 
 
 class Executor(Protocol):
@@ -36,16 +41,23 @@ class InlineExecutor:
 
 class LocalExecutor:
     """A pool of `workers` processes; at most 2 x workers jobs are in flight, so a long job list is
-    never pickled all at once. Workers are forked where the OS can (no re-import of the caller's
-    main module, warm imports), else spawned."""
+    never pickled all at once. `start_method` (one of START_METHODS) says how workers start; None
+    forks where the OS can (no re-import of the caller's main module, warm imports), else spawns."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, start_method: str | None = None):
         if workers < 1:
             raise VimoError(f"--workers must be >= 1, got {workers}", fix="pass e.g. --workers 2")
+        available = multiprocessing.get_all_start_methods()
+        if start_method is None:
+            start_method = "fork" if "fork" in available else "spawn"
+        elif start_method not in START_METHODS:
+            raise VimoError(f"unknown start method {start_method!r}", fix=f"use one of: {', '.join(START_METHODS)}")
+        elif start_method not in available:
+            raise VimoError(f"start method {start_method!r} is not available on this system",
+                            fix=f"use one of: {', '.join(m for m in START_METHODS if m in available)}")
         self.workers = workers
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.start_method = start_method
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method))
 
     def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
         it = iter(jobs)
@@ -106,10 +118,14 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:
-    """'local' with workers = 1 runs inline; 'local' with more uses a process pool; 'ray' uses Ray."""
+def make_executor(kind: str, workers: int, ray_address: str | None = None, *,
+                  start_method: str | None = None) -> Executor:
+    """'local' with workers = 1 runs inline; 'local' with more uses a process pool whose workers
+    start by `start_method` (see LocalExecutor); 'ray' uses Ray (its workers are their own processes)."""
+    if start_method is not None and start_method not in START_METHODS:
+        raise VimoError(f"unknown start method {start_method!r}", fix=f"use one of: {', '.join(START_METHODS)}")
     if kind == "local":
-        return InlineExecutor() if workers == 1 else LocalExecutor(workers)
+        return InlineExecutor() if workers == 1 else LocalExecutor(workers, start_method)
     if kind == "ray":
         return RayExecutor(workers, ray_address)
     raise VimoError(f"unknown executor {kind!r}", fix=f"use one of: {', '.join(EXECUTORS)}")
