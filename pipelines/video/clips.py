@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,6 +29,7 @@ from vimo import __version__
 from vimo.errors import InputFormatError, VimoError
 from vimo.pipelines.convert import canonical_fps
 from vimo.pipelines.video import encode
+from vimo.pipelines.video.batch import VideoResult, VideoSummary, run_and_record
 
 SOURCES = ("egohumans", "harmony4d")
 MAX_FILLED_FRACTION = 0.1
@@ -98,29 +99,14 @@ class CutJob:
     licence: str | None
 
 
-@dataclass
-class CutResult:
-    clip_id: str
-    status: str  # cut | failed
-    record: dict[str, Any] | None = None
-    reason: str | None = None
-    frames: int = 0
+class CutResult(VideoResult):
+    """status: cut | failed."""
 
 
 @dataclass
-class CutSummary:
-    camera: str
-    clips: int = 0
+class CutSummary(VideoSummary):
     cut: int = 0
-    skipped: int = 0
-    failed: int = 0
-    frames: int = 0
     filled_frames: int = 0
-    seconds: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def frame_numbers(clip: dict[str, Any]) -> tuple[int, ...]:
@@ -243,22 +229,12 @@ def cut_workspace(options: CutOptions, progress: Callable[[CutResult, int, int],
         summary.clips = len(clips)
         ws.catalog.enqueue(kind, [j.clip_id for j in jobs])
         executor = make_executor(options.executor, options.workers, options.ray_address)
-        try:
-            for i, result in enumerate(executor.map(cut_clip, jobs), 1):
-                if result.status == "cut":
-                    ws.catalog.add_video(**result.record)
-                    ws.catalog.finish(kind, result.clip_id)
-                    summary.cut += 1
-                    summary.frames += result.frames
-                    summary.filled_frames += result.record["provenance"]["filled_frames"]
-                else:
-                    ws.catalog.fail(kind, result.clip_id, result.reason or "")
-                    summary.failed += 1
-                    summary.failures.append((result.clip_id, result.reason or ""))
-                if progress is not None:
-                    progress(result, i, len(jobs))
-        finally:
-            executor.close()
+
+        def filled(result: CutResult) -> None:
+            summary.filled_frames += result.record["provenance"]["filled_frames"]
+
+        run_and_record(ws, kind, executor, cut_clip, jobs, summary, done="cut", total=len(jobs), on_done=filled,
+                       progress=progress)
     finally:
         ws.close()
     summary.seconds = time.perf_counter() - t0

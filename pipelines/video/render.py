@@ -31,7 +31,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import time  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator  # noqa: E402
 
@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 from vimo import __version__  # noqa: E402
 from vimo.errors import InputFormatError, MotionError, VimoError  # noqa: E402
 from vimo.pipelines.video import encode  # noqa: E402
+from vimo.pipelines.video.batch import VideoResult, VideoSummary, run_and_record  # noqa: E402
 from vimo.pipelines.video.camera import CAMERAS, CameraPath, camera_path  # noqa: E402
 from vimo.pipelines.video.mannequin import build_mannequin, vertex_normals  # noqa: E402
 
@@ -264,34 +265,21 @@ class RenderJob:
         return s
 
 
-@dataclass
-class RenderResult:
-    clip_id: str
-    status: str  # rendered | skipped | failed
-    record: dict[str, Any] | None = None
-    reason: str | None = None
-    frames: int = 0
-    seconds: float = 0.0
+class RenderResult(VideoResult):
+    """status: rendered | skipped | failed."""
 
 
 @dataclass
-class RenderSummary:
-    camera: str
+class RenderSummary(VideoSummary):
     subject: str = "actor"
-    clips: int = 0
     rendered: int = 0
-    skipped: int = 0
-    failed: int = 0
-    frames: int = 0
-    seconds: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), fps=self.fps)
+        return dict(super().as_dict(), fps=self.fps)
 
 
 def video_id(clip_id: str, camera: str, subject: str = "actor") -> str:
@@ -368,29 +356,6 @@ def render_clip(job: RenderJob) -> RenderResult:
                             f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
 
 
-class SpawnedPool:
-    """A process pool whose workers are spawned, not forked: a child forked from a process that
-    holds an EGL / llvmpipe context hangs in its first render (measured: `--workers 2` after a
-    render in the parent never finished). Same `map` / `close` surface as the executors."""
-
-    def __init__(self, workers: int):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        if workers < 1:
-            raise VimoError(f"--workers must be >= 1, got {workers}", fix="pass e.g. --workers 2")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-    def map(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
-        from concurrent.futures import as_completed
-
-        for fut in as_completed([self._pool.submit(fn, job) for job in jobs]):
-            yield fut.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _up_to_date(ws: Any, job: RenderJob) -> bool:
     """True when the catalog row, the file's checksum and the settings all match (a re-run skips it).
     An actor render made before subjects were recorded gets `provenance.subject` added."""
@@ -462,25 +427,11 @@ def render_workspace(options: RenderOptions,
                     progress(RenderResult(job.clip_id, "skipped"), summary.skipped, len(jobs))
             else:
                 todo.append(job)
-        if options.executor == "local" and options.workers > 1:
-            executor: Any = SpawnedPool(options.workers)
-        else:
-            executor = make_executor(options.executor, options.workers, options.ray_address)
-        try:
-            for i, result in enumerate(executor.map(render_clip, todo), summary.skipped + 1):
-                if result.status == "rendered":
-                    ws.catalog.add_video(**result.record)
-                    ws.catalog.finish(kind, result.clip_id)
-                    summary.rendered += 1
-                    summary.frames += result.frames
-                else:
-                    ws.catalog.fail(kind, result.clip_id, result.reason or "")
-                    summary.failed += 1
-                    summary.failures.append((result.clip_id, result.reason or ""))
-                if progress is not None:
-                    progress(result, i, len(jobs))
-        finally:
-            executor.close()
+        # spawned, not forked: a child forked from a process that holds an EGL / llvmpipe context
+        # hangs in its first render (measured: `--workers 2` after a render in the parent never ended)
+        executor = make_executor(options.executor, options.workers, options.ray_address, start_method="spawn")
+        run_and_record(ws, kind, executor, render_clip, todo, summary, done="rendered", total=len(jobs),
+                       first=summary.skipped + 1, progress=progress)
     finally:
         ws.close()
     summary.seconds = time.perf_counter() - t0

@@ -24,6 +24,25 @@ def ws(tmp_path_factory):
     return write_synthetic_workspace(tmp_path_factory.mktemp("render") / "ws")
 
 
+def _clip_id(ws, k: int) -> str:
+    w = Workspace.open(ws)
+    try:
+        return w.catalog.clips()[k]["clip_id"]
+    finally:
+        w.close()
+
+
+def _render_cli():
+    import typer
+
+    from vimo.cli.video import render
+
+    app = typer.Typer()
+    app.command()(render)
+    app.command("unused")(lambda: None)  # keeps typer in multi-command mode, as in the vimo group
+    return app
+
+
 @pytest.fixture(scope="module")
 def rendered(ws):
     summary = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
@@ -149,9 +168,7 @@ def test_rerun_skips_valid_videos_and_redoes_a_damaged_one(ws, rendered):
 
 
 def test_front_camera_and_a_clip_selection(ws, rendered):
-    w = Workspace.open(ws)
-    cid = w.catalog.clips()[0]["clip_id"]
-    w.close()
+    cid = _clip_id(ws, 0)
     s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
     assert s.rendered == 1
     w = Workspace.open(ws)
@@ -237,9 +254,7 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
     from tests.fixtures.body_models import write_body_model
 
     write_body_model(tmp_path / "models", "smpl", "neutral")
-    w = Workspace.open(ws)
-    cid = w.catalog.clips()[1]["clip_id"]
-    w.close()
+    cid = _clip_id(ws, 1)
     s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid],
                                        body_models=tmp_path / "models"))
     assert s.rendered == 1, s.failures
@@ -259,14 +274,9 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
 
 
 def test_vimo_render_command(ws, rendered):
-    import typer
     from typer.testing import CliRunner
 
-    from vimo.cli.video import render
-
-    app = typer.Typer()
-    app.command()(render)
-    app.command("unused")(lambda: None)  # keeps typer in multi-command mode, as in the vimo group
+    app = _render_cli()
     out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout[out.stdout.index("{"):])
@@ -291,9 +301,7 @@ def test_reactor_subject_renders_the_reaction_told_apart_from_the_actor(ws, rend
     from vimo.annotation.selection import reaction_videos
     from vimo.pipelines.video.render import load_clip_joints
 
-    w = Workspace.open(ws)
-    cid = w.catalog.clips()[0]["clip_id"]
-    w.close()
+    cid = _clip_id(ws, 0)
     # the actor of this clip from the same camera, and then the reactor of every clip (default camera: front)
     actor = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
     assert actor.failed == 0 and actor.subject == "actor"
@@ -356,14 +364,9 @@ def test_actor_rows_from_before_subjects_get_labelled_and_options_check_the_subj
 
 
 def test_vimo_render_subject_flag(ws, rendered):
-    import typer
     from typer.testing import CliRunner
 
-    from vimo.cli.video import render
-
-    app = typer.Typer()
-    app.command()(render)
-    app.command("unused")(lambda: None)
+    app = _render_cli()
     out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--subject", "reactor",
                                    "--camera", "orbit", "--limit", "1", "--json"])
     assert out.exit_code == 0, out.output
