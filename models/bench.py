@@ -9,9 +9,17 @@ replications give mean ± 1.96·std/√20. The same runs on every subset list in
 that holds test pairs. The RVQ-VAE is evaluated for reconstruction (FID, MPJPE). Results carry the evaluator
 id; numbers of different evaluators are never compared (see `vimo.models.report`).
 
+Training splits (`split`): `t2` / `t3` train every stage on `splits/t2/train.txt` (each training video with its
+2 / 3 best reactions, with that list's own Mean/Std) and test on the base test list; `seen_unseen` trains on
+`splits/seen_unseen/train.txt` and tests on `splits/seen_unseen/test.txt` (the Unseen set). A split benchmark
+needs the evaluator of the base benchmark (`evaluator=`), so that `vimo leaderboard` can rank base and split
+results in one table; results.json records the split.
+
 Example:
     from vimo.models.bench import BenchConfig, run_bench
-    run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0", preset="tiny"))
+    base = run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0", preset="tiny"))
+    run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0-t2", preset="tiny", split="t2",
+                          evaluator="bench/vimo-1.0/evaluator/evaluator.tar"))
 """
 from __future__ import annotations
 
@@ -94,6 +102,9 @@ class BenchConfig:
     """torch device"""
     progress: bool = True
     """progress bars while training"""
+    split: str | None = None
+    """training split: None / `base` (train.txt, test.txt) or a `splits/<name>/` folder of the release (`t2`,
+    `t3`: its train list, base test list; `seen_unseen`: its train and test lists); needs `evaluator`"""
     variants: list[str] = field(default_factory=lambda: ["hero"])
     """model variants to train/load and evaluate (`hero`, `vqvae`, `layers-N`, `no-iie`, `no-die`, `momask-video`,
     `bamm-video`; see `vimo.models.configs.VARIANTS`); the first one fills the top-level results"""
@@ -153,7 +164,11 @@ class Bench:
             raise InputFormatError(f"unknown evaluator space '{cfg.evaluator_space}'", fix="use official or consistent")
         self.out = Path(cfg.out)
         self.device = torch.device(cfg.device)
-        self.release = ReleaseFolder(cfg.release)
+        self.release = ReleaseFolder(cfg.release, cfg.split)
+        if self.release.split is not None and cfg.evaluator is None:
+            raise InputFormatError(f"a benchmark of split '{self.release.split}' needs the base benchmark's evaluator",
+                                   path=self.release.root, fix="pass --evaluator BASE_BENCH/evaluator/evaluator.tar "
+                                   "(or the official T2M evaluator folder) so base and split results are comparable")
         self.timing: dict[str, float] = {}
         self.encoder = build_encoder(cfg.encoder, self.p.transformer.video_dim)
         self.cache = FeatureCache(self.out / "video_features")
@@ -404,17 +419,52 @@ class Bench:
             stages.insert(0, "rvq")  # the shared HERO RVQ is not trained yet
         for stage in stages:
             out = runs.run(stage)
-            tc = TrainConfig(stage=stage, release=self.release.root, out=out, preset=p,
+            # a shared RVQ is HERO's run: it is trained (and resumed) as the `hero` variant whichever variant asks
+            sp = self.p if stage == "rvq" and "rvq" not in runs.stages else p
+            tc = TrainConfig(stage=stage, release=self.release.root, out=out, preset=sp, split=self.release.split,
                              rvq_dir=None if stage == "rvq" else runs.rvq, encoder=self.cfg.encoder,
                              feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
                              device=self.cfg.device, progress=self.cfg.progress, max_steps=max_steps)
-            hook = self.selection_hook(stage, ev, runs.rvq, p) if self.cfg.select_by_fid else None
+            hook = self.selection_hook(stage, ev, runs.rvq, sp) if self.cfg.select_by_fid else None
             summary = train(tc, evaluate=hook)
             if not summary["finished"] and max_steps is None:
                 raise InputFormatError(f"{stage} training stopped early", path=out, fix="re-run to resume")
         key = "train_s" if p.variant == "hero" else f"train_{p.variant}_s"
         self.timing[key] = time.perf_counter() - t0
         return runs
+
+
+def trained_split(run: Path) -> str | None:
+    """The training split a run folder records in its run.json (`base` for runs from before splits were
+    recorded), or None when it has no readable run.json (official run folders)."""
+    import json
+
+    try:
+        info = json.loads((Path(run) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    if isinstance(info.get("data"), dict) and "name" in info["data"]:
+        return str(info["data"]["name"])
+    config = info.get("config") or {}
+    return str(config.get("split") or "base") if not config.get("train_list") else f"list:{config['train_list']}"
+
+
+def check_checkpoint_split(runs: VariantRuns, split: str) -> list[str]:
+    """Refuse given checkpoints trained on another split than the benchmark's; notes for unrecorded ones."""
+    notes = []
+    for stage, path in checkpoint_files(runs).items():
+        run = path.parent.parent
+        found = trained_split(run)
+        if found is None:
+            notes.append(f"checkpoints: {run.name} records no training split (assumed {split})")
+        elif found != split:
+            raise InputFormatError(f"{runs.name} {stage} was trained on split '{found}', the benchmark is of "
+                                   f"split '{split}'", path=run,
+                                   fix=f"pass --checkpoints trained with --split {split}, or leave --checkpoints "
+                                   f"out to train them")
+    return notes
 
 
 def _files(runs: VariantRuns) -> dict[str, dict[str, str]]:
@@ -449,6 +499,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for name, idx in subsets.items():
             sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
     sets["test"].notes.extend(subset_notes)
+    split = bench.release.describe()
+    if bench.release.split is not None and bench.release.statistics_folder() != bench.release.root \
+            and cfg.evaluator_space == "official":
+        sets["test"].notes.append(
+            f"split {split['name']}: motions are normalised with the split's own statistics ({split['statistics']}),"
+            f" for training and, under evaluator_space official, for the evaluator too; --evaluator-space "
+            f"consistent feeds the evaluator identical inputs for identical motions across splits")
 
     per_variant: dict[str, dict[str, Any]] = {}
     reconstructions: dict[str, dict[str, Any]] = {}
@@ -456,6 +513,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         runs = variant_runs(base, vp, bench.p)
         if cfg.checkpoints is None:
             bench.train_variant(ev, runs, vp)
+        else:
+            sets["test"].notes.extend(check_checkpoint_split(runs, bench.release.split_name))
         hero = load_variant(runs, vp, cfg.device)
         tag = "" if vp.variant == "hero" else f"{vp.variant}_"
         results_sets = {}
@@ -486,12 +545,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     if [v.variant for v in variants] != ["hero"]:
         protocol["variants"] = [v.variant for v in variants]
     provenance = {"release_name": bench.release.root.name, "release_path": str(bench.release.root),
-                  "release_sha256": bench.release_sha, "train_pairs": len(bench.train_pairs),
+                  "release_sha256": bench.release_sha, "split": split["name"], "train_pairs": len(bench.train_pairs),
                   "test_pairs": len(bench.test_pairs), "vimo_version": __version__,
                   "seeds": {"train": bench.p.seed, "eval": cfg.seed}, "trained_here": cfg.checkpoints is None,
                   "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "hardware": hardware(), "checkpoints": first["checkpoints"]}
     results = {"format": RESULTS_FORMAT, "evaluator": ev.describe(), "protocol": protocol, "provenance": provenance,
+               "split": split,
                "sets": first["sets"], "reconstruction": first["reconstruction"], "timing": bench.timing,
                "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}}
     if len(variants) > 1 or variants[0].variant != "hero":

@@ -24,50 +24,139 @@ from vimo.motion import apply_feat_bias
 FEATURE_DIM = 263
 
 
-class ReleaseFolder:
-    """Read-only view of a HERO-readable release root (paths inside the lists must stay inside the root)."""
+#: name of the release's own train / test lists (as opposed to a folder under `splits/`)
+BASE_SPLIT = "base"
 
-    def __init__(self, root: str | Path):
+
+def available_splits(root: str | Path) -> list[str]:
+    """`base` and every `splits/<name>/` folder of a release that holds a `train.txt` (as vimo.release writes:
+    `t2`, `t3`, `seen_unseen`); the flat `splits/*.txt` lists are test subsets, not training splits."""
+    folder = Path(root) / "splits"
+    names = sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / "train.txt").is_file()) \
+        if folder.is_dir() else []
+    return [BASE_SPLIT, *names]
+
+
+class ReleaseFolder:
+    """Read-only view of a HERO-readable release root (paths inside the lists must stay inside the root).
+
+    `split` selects a training split of the release: `splits/<split>/train.txt` (+ its `motions_train.txt`)
+    replaces the base training lists, the split folder's `test.txt` (Seen/Unseen) replaces the base test lists
+    when it has one (T2/T3 have none: their test set is the base one), and its `Mean.npy` / `Std.npy` (the
+    statistics of its training list) replace the base statistics. `train_list` (a "<video> <motion>" file,
+    absolute or relative to the root) replaces only the training pairs: test lists and statistics stay the
+    base ones. List entries are always relative to the release root."""
+
+    def __init__(self, root: str | Path, split: str | None = None, train_list: str | Path | None = None):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise InputFormatError("release folder does not exist", path=self.root,
                                    fix="pass the folder that holds vector_263/, Mean.npy, train.txt")
+        self.split = None if split in (None, "", BASE_SPLIT) else str(split)
+        self.split_dir: Path | None = None
+        self.train_list: Path | None = None
+        if self.split is not None:
+            names = available_splits(self.root)
+            if self.split not in names:
+                raise InputFormatError(f"has no training split '{self.split}'", path=self.root / "splits",
+                                       fix=f"use one of: {', '.join(names)}")
+            self.split_dir = self.root / "splits" / self.split
+        if train_list is not None:
+            if self.split is not None:
+                raise InputFormatError("a split and a train list were both given", path=Path(train_list),
+                                       fix="pass either --split NAME or --train-list FILE")
+            path = Path(train_list)
+            path = (path if path.is_absolute() else self.root / path).resolve()
+            if not path.is_file():
+                raise InputFormatError("train list does not exist", path=path,
+                                       fix="pass a '<video> <motion>' list, absolute or relative to the release")
+            self.train_list = path
 
-    def _file(self, name: str) -> Path:
-        p = self.root / name
+    @property
+    def split_name(self) -> str:
+        """`base`, the split's name, or `list:<relpath>` for a custom train list."""
+        if self.train_list is not None:
+            return f"list:{self._rel(self.train_list)}"
+        return self.split or BASE_SPLIT
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _folder_of(self, kind: str) -> Path:
+        """Folder whose `<kind>.txt` / `motions_<kind>.txt` serve list `kind` (train / test / val)."""
+        if self.split_dir is not None and (self.split_dir / f"{kind}.txt").is_file():
+            return self.split_dir
+        return self.root
+
+    def list_path(self, kind: str) -> Path:
+        """The pair list of `kind` (train / test / val) this view reads."""
+        if kind == "train" and self.train_list is not None:
+            return self.train_list
+        p = self._folder_of(kind) / f"{kind}.txt"
         if not p.is_file():
-            raise InputFormatError(f"release has no {name}", path=p, fix="pass a complete HERO-readable release")
+            raise InputFormatError(f"release has no {p.name}", path=p, fix="pass a complete HERO-readable release")
         return p
 
+    def statistics_folder(self) -> Path:
+        """Where Mean.npy / Std.npy are read: the split folder when it has them, else the root."""
+        if self.split_dir is not None and (self.split_dir / "Mean.npy").is_file() \
+                and (self.split_dir / "Std.npy").is_file():
+            return self.split_dir
+        return self.root
+
+    def describe(self) -> dict[str, str]:
+        """What this view trains and tests on (relpaths; recorded in run.json and benchmark results)."""
+        stats = self.statistics_folder()
+        return {"name": self.split_name, "train_list": self._rel(self.list_path("train")),
+                "test_list": self._rel(self.list_path("test")), "statistics": self._rel(stats / "Mean.npy")}
+
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean.npy, Std.npy as (263,) float32."""
+        """Mean.npy, Std.npy as (263,) float32 (the split's own when it has them)."""
+        folder = self.statistics_folder()
         out = []
         for name in ("Mean.npy", "Std.npy"):
-            arr = load_npy(self._file(name), what="statistics")
+            path = folder / name
+            if not path.is_file():
+                raise InputFormatError(f"release has no {name}", path=path, fix="pass a complete HERO-readable release")
+            arr = load_npy(path, what="statistics")
             if arr.shape != (FEATURE_DIM,) or not np.isfinite(arr).all():
                 raise InputFormatError(f"has shape {arr.shape} or non-finite values, expected (263,) finite",
-                                       path=self.root / name, fix="recompute the release statistics")
+                                       path=path, fix="recompute the release statistics")
             out.append(arr.astype(np.float32))
         if (out[1] <= 0).any():
-            raise InputFormatError("has zero or negative std values", path=self.root / "Std.npy",
+            raise InputFormatError("has zero or negative std values", path=folder / "Std.npy",
                                    fix="recompute the release statistics")
         return out[0], out[1]
 
-    def _lines(self, name: str) -> list[str]:
-        return [ln.strip() for ln in self._file(name).read_text().splitlines() if ln.strip()]
+    @staticmethod
+    def _lines(path: Path) -> list[str]:
+        return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
 
     def motions(self, split: str) -> list[str]:
-        """Motion relpaths of `motions_<split>.txt`."""
-        return self._lines(f"motions_{split}.txt")
+        """Motion relpaths of `motions_<split>.txt` (of the split folder / train list when one is selected; a
+        custom train list, or a split folder without the motions file, gives the motions of its pairs)."""
+        if split == "train" and self.train_list is not None:
+            return list(dict.fromkeys(m for _, m in self.pairs("train")))
+        folder = self._folder_of(split)
+        path = folder / f"motions_{split}.txt"
+        if folder != self.root and not path.is_file():
+            return list(dict.fromkeys(m for _, m in self.pairs(split)))
+        if not path.is_file():
+            raise InputFormatError(f"release has no {path.name}", path=path, fix="pass a complete HERO-readable release")
+        return self._lines(path)
 
     def pairs(self, split: str) -> list[tuple[str, str]]:
         """(video relpath, motion relpath) of `<split>.txt`."""
+        path = self.list_path(split)
         out = []
-        for i, line in enumerate(self._lines(f"{split}.txt"), 1):
+        for i, line in enumerate(self._lines(path), 1):
             parts = line.split()
             if len(parts) != 2:
                 raise InputFormatError(f"line {i} has {len(parts)} fields, expected '<video> <motion>'",
-                                       path=self.root / f"{split}.txt", fix="write one pair per line")
+                                       path=path, fix="write one pair per line")
             out.append((parts[0], parts[1]))
         return out
 

@@ -78,6 +78,10 @@ def render_report(results: dict[str, Any]) -> str:
              f"Evaluator `{results['evaluator']['id']}` ({results['evaluator']['kind']}). ± is the 95 % confidence "
              f"interval over {proto['replications']} replications (1.96·std/√n). Numbers from different "
              f"evaluators are never comparable.", ""]
+    split = results_split(results)
+    lines += [f"Training split `{split['name']}`: trained on `{split['train_list']}`, tested on "
+              f"`{split['test_list']}`{' (the Unseen set)' if split['name'] == 'seen_unseen' else ''}, statistics "
+              f"`{split['statistics']}`.", ""]
     rec = results.get("reconstruction")
     if rec:
         lines += ["## Reconstruction (RVQ-VAE, test motions)", "", "| Method | FID↓ | MPJPE (mm)↓ | Diversity→ | Real diversity |",
@@ -107,6 +111,14 @@ def render_report(results: dict[str, Any]) -> str:
               *[f"- checkpoint {k}: `{v['path']}` sha256 {v['sha256']}" for k, v in prov.get("checkpoints", {}).items()],
               "", "## Timing", "", *[f"- {k}: {v:.2f} s" for k, v in results.get("timing", {}).items()], ""]
     return "\n".join(lines)
+
+
+BASE_SPLIT_RECORD = {"name": "base", "train_list": "train.txt", "test_list": "test.txt", "statistics": "Mean.npy"}
+
+
+def results_split(results: dict[str, Any]) -> dict[str, str]:
+    """The training split a benchmark records (results from before splits were recorded: the base lists)."""
+    return {**BASE_SPLIT_RECORD, **(results.get("split") or {})}
 
 
 def latest_human_eval(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -263,9 +275,11 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test") 
             raise InputFormatError(f"has no evaluated set '{set_name}'", path=r["_path"],
                                    fix=f"choose one of: {', '.join(r['sets'])}")
         m = r["sets"][set_name]["metrics"]
-        row = {"release": r["provenance"]["release_name"], "release_sha256": r["provenance"]["release_sha256"][:16],
-               "preset": r["protocol"]["preset"], "n_train": r["provenance"].get("train_pairs"),
-               "n_test": r["sets"][set_name]["size"]}
+        split = results_split(r)
+        row = {"release": r["provenance"]["release_name"], "split": split["name"],
+               "release_sha256": r["provenance"]["release_sha256"][:16], "preset": r["protocol"]["preset"],
+               "train_list": split["train_list"], "test_list": split["test_list"],
+               "n_train": r["provenance"].get("train_pairs"), "n_test": r["sets"][set_name]["size"]}
         for key in ("fid", "diversity", "diversity_real", "multimodality", "r_precision_top1", "matching_score"):
             if key in m:
                 row[key] = m[key]["mean"]
@@ -288,15 +302,17 @@ def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def leaderboard_markdown(rows: list[dict[str, Any]], evaluator_id: str) -> str:
-    """Markdown table in the form of the seed's Tab. 8 (one row per release, real diversity first)."""
+    """Markdown table in the form of the seed's Tab. 8 (one row per benchmark: a release, or one training split
+    of a release such as base / T2 / T3 / Seen-Unseen; real diversity first)."""
     def cell(row, key):
         return f"{row[key]:.3f} ± {row[f'{key}_ci95']:.3f}" if key in row else "-"
 
     lines = [f"Evaluator `{evaluator_id}`; ± = 95 % CI.", "",
-             "| Rank | Release | Train pairs | Test pairs | FID↓ | Diversity→ | Real diversity | MModality↑ |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Rank | Release | Split | Train pairs | Test set | Test pairs | FID↓ | Diversity→ | Real diversity | "
+             "MModality↑ |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rank']} | {r['release']} | {r['n_train']} | {r['n_test']} | {cell(r, 'fid')} | "
+        lines.append(f"| {r['rank']} | {r['release']} | {r.get('split', 'base')} | {r['n_train']} | "
+                     f"`{r.get('test_list', 'test.txt')}` | {r['n_test']} | {cell(r, 'fid')} | "
                      f"{cell(r, 'diversity')} | {cell(r, 'diversity_real')} | {cell(r, 'multimodality')} |")
     return "\n".join(lines) + "\n"
 

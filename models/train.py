@@ -60,6 +60,12 @@ class TrainConfig:
     """HERO-readable release root (vector_263/, Mean.npy, Std.npy, train.txt, motions_train.txt, videos)"""
     out: Path
     """run folder (created; an existing `model/latest.tar` there is resumed)"""
+    split: str | None = None
+    """training split of the release: `base` / None (train.txt), or a `splits/<name>/` folder (`t2`, `t3`,
+    `seen_unseen`): its train list, its own Mean/Std, and its test list when it has one (see ReleaseFolder)"""
+    train_list: Path | None = None
+    """a '<video> <motion>' list (absolute or relative to the release) replacing train.txt only (base
+    statistics and test list); exclusive with `split`"""
     preset: str | Preset = "hero"
     """model sizes and recipe: `hero` (paper), `tiny` (CPU), or a Preset object"""
     rvq_dir: Path | None = None
@@ -341,10 +347,34 @@ def config_from_file(path: str | Path, **overrides: Any) -> TrainConfig:
     for key in ("stage", "release", "out"):
         if merged.get(key) in (None, ""):
             raise InputFormatError(f"config lacks '{key}'", path=path, fix=f"add '{key}' to the file or pass it")
-    for key in ("release", "out", "rvq_dir", "init_from", "feature_cache"):
+    for key in ("release", "out", "rvq_dir", "init_from", "feature_cache", "train_list"):
         if merged.get(key) is not None:
             merged[key] = Path(merged[key])
     return TrainConfig(**merged)
+
+
+def check_resumable(meta: dict[str, Any], stage: str, p: Preset, split: str, latest: Path) -> None:
+    """Refuse to resume `latest` unless it was written by a run of the same stage, preset, model variant and
+    training split. A checkpoint that does not record its variant takes the one of its run.json (the preset's
+    `variant`), else `hero`; one that does not record its split was trained on `base`."""
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"is not a vimo training checkpoint (format {meta.get('format')!r})", path=latest,
+                              fix="use a new --out folder for this run")
+    variant = meta.get("variant")
+    if variant is None:
+        try:
+            variant = json.loads((latest.parent.parent / "run.json").read_text())["preset"].get("variant")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            variant = None
+    found = {"stage": meta.get("stage"), "preset": meta.get("preset"), "variant": variant or "hero",
+             "split": meta.get("split", "base")}
+    wanted = {"stage": stage, "preset": p.name, "variant": p.variant, "split": split}
+    for key, value in wanted.items():
+        if found[key] != value:
+            raise CheckpointError(f"was written by a run of {key} {found[key]!r}, this run is {key} {value!r} "
+                                  f"(stage {found['stage']}, preset {found['preset']}, variant {found['variant']}, "
+                                  f"split {found['split']})",
+                                  path=latest, fix=f"use a new --out folder for this {key}")
 
 
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -372,7 +402,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     latest = model_dir / "latest.tar"
     seed_everything(seed)
 
-    release = ReleaseFolder(cfg.release)
+    release = ReleaseFolder(cfg.release, cfg.split, cfg.train_list)
     # the global batch is split over processes: world x batch_size samples per optimiser step
     stage: _Stage = (_RVQStage if cfg.stage == "rvq" else _TransformerStage)(
         cfg, p, release, batch_size * world, seed, device)
@@ -389,9 +419,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     if latest.is_file():
         ckpt = read_checkpoint(latest, what="training checkpoint")
         meta = entry(ckpt, "vimo", latest, what="training checkpoint")
-        if meta.get("format") != CHECKPOINT_FORMAT or meta.get("stage") != cfg.stage or meta.get("preset") != p.name:
-            raise CheckpointError(f"was written by another run (stage {meta.get('stage')}, preset {meta.get('preset')})",
-                                  path=latest, fix="use a new --out folder for this stage / preset")
+        check_resumable(meta, cfg.stage, p, release.split_name, latest)
         load_strict(_unwrap(model), entry(ckpt, MODEL_KEY[cfg.stage], latest), latest, what="model state dict")
         optimizer.load_state_dict(entry(ckpt, OPT_KEY[cfg.stage], latest))
         scheduler.load_state_dict(entry(ckpt, "scheduler", latest))
@@ -401,7 +429,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
         best_fid = float(meta.get("best_fid", best_fid))
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", {"config": _config_dict(cfg), "preset": asdict(p), "world_size": world})
+        write_json(out / "run.json", {"config": _config_dict(cfg), "preset": asdict(p), "variant": p.variant,
+                                      "data": release.describe(), "world_size": world})
         _write_opt_txt(out / "opt.txt", cfg, p, recipe, batch_size, epochs, seed)
         if cfg.stage == "rvq":
             save_npy(out / "meta" / "mean.npy", stage.mean)
@@ -415,7 +444,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
         if full:
             obj[OPT_KEY[cfg.stage]] = optimizer.state_dict()
             obj["scheduler"] = scheduler.state_dict()
-            obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": p.name,
+            obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": p.name, "variant": p.variant,
+                           "split": release.split_name,
                            "batch_in_epoch": state.batch_in_epoch, "rng": _rng_state(), "metrics": state.metrics,
                            "best_fid": best_fid, "world_size": world, **stage.extra_state()}
         buf = io.BytesIO()

@@ -38,3 +38,51 @@ def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: i
 @pytest.fixture
 def tiny_release(tmp_path) -> Path:
     return write_tiny_release(tmp_path / "release")
+
+
+def _stats(root: Path, motions: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.concatenate([np.load(root / m) for m in motions])
+    return arr.mean(0).astype(np.float32), arr.std(0).astype(np.float32)
+
+
+def _write_list(path: Path, pairs: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(pairs) + "\n")
+
+
+def write_split_release(root: Path, *, n_train: int = 8, n_test: int = 6, seed: int = 0) -> Path:
+    """`write_tiny_release` plus the split folders vimo.release writes (same names and files):
+    `splits/t2/` (each training video with its pair and one extra reaction), `splits/seen_unseen/` (the
+    `dribbling` videos held out: Seen training = the base training pairs of `explosion`, Unseen test = every
+    `dribbling` pair), each with train/test lists, motions lists and their own Mean/Std, and a flat test subset
+    `splits/sub-explosion.txt`."""
+    write_tiny_release(root, n_train=n_train, n_test=n_test, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    mean, std = np.load(HML3D / "Mean.npy"), np.load(HML3D / "Std.npy")
+    train = (root / "train.txt").read_text().split("\n")[:-1]
+    test = (root / "test.txt").read_text().split("\n")[:-1]
+    t2 = []
+    for line in train:
+        video, motion = line.split()
+        extra = motion.replace(".npy", "-r2.npy")
+        n = int(rng.integers(24, 41))
+        np.save(root / extra, (mean + 0.6 * std * rng.standard_normal((n, 263))).astype(np.float32))
+        t2 += [line, f"{video} {extra}"]
+    lists = {"t2/train": t2, "seen_unseen/train": [ln for ln in train if "explosion" in ln],
+             "seen_unseen/test": [ln for ln in train + test if "dribbling" in ln]}
+    for name, pairs in lists.items():
+        folder, part = name.split("/")
+        _write_list(root / "splits" / folder / f"{part}.txt", pairs)
+        motions = [ln.split()[1] for ln in pairs]
+        _write_list(root / "splits" / folder / f"motions_{part}.txt", motions)
+        if part == "train":
+            m, s = _stats(root, motions)
+            np.save(root / "splits" / folder / "Mean.npy", m)
+            np.save(root / "splits" / folder / "Std.npy", s)
+    _write_list(root / "splits" / "sub-explosion.txt", [ln for ln in test if "explosion" in ln])
+    return root
+
+
+@pytest.fixture
+def split_release(tmp_path) -> Path:
+    return write_split_release(tmp_path / "release")

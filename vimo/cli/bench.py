@@ -4,13 +4,19 @@ Examples:
     vimo bench vimo-1.0/ --out bench/vimo-1.0 --evaluator checkpoints/vimo --checkpoints checkpoints/vimo --encoder tc-clip=zero_shot_k400_tc_clip.pth --device cuda
     vimo bench vimo-1.0/ --out bench/vimo-1.0 --device cuda            # trains HERO and a vimo evaluator first
     vimo bench demo_out/release --out bench/demo --preset tiny          # CPU-sized, end to end
-    vimo bench vimo-1.0-t2/ --out bench/t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar
-    vimo leaderboard bench/vimo-1.0 bench/t2 bench/t3 --out bench/leaderboard
+    vimo bench vimo-1.0/ --split t2 --out bench/vimo-1.0-t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar
+    vimo bench vimo-1.0/ --split t3 --out bench/vimo-1.0-t3 --evaluator bench/vimo-1.0/evaluator/evaluator.tar
+    vimo leaderboard bench/vimo-1.0 bench/vimo-1.0-t2 bench/vimo-1.0-t3 --out bench/leaderboard
     vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --variant no-iie --variant no-die
-    vimo bench vimo-1.0-seen/ --out bench/unseen --variant hero --variant momask-video --variant bamm-video
+    vimo bench vimo-1.0/ --split seen_unseen --out bench/unseen --evaluator bench/vimo-1.0/evaluator/evaluator.tar --variant hero --variant momask-video --variant bamm-video
     vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --human-eval study1 --workspace ws/
     vimo bench human-eval-report study1 --bench bench/ablation --workspace ws/
 Re-running `vimo bench` with the same --out resumes training and reuses the trained evaluator.
+Splits: `--split t2|t3` trains every stage on splits/<name>/train.txt (its own Mean/Std) and tests on the base
+test.txt; `--split seen_unseen` trains on splits/seen_unseen/train.txt and tests on the Unseen set
+(splits/seen_unseen/test.txt). A split benchmark must be given the evaluator of the base benchmark with
+--evaluator (it refuses to train its own): `vimo leaderboard` ranks base and split results as rows of one table
+only when their evaluator and protocol are the same, and refuses otherwise.
 """
 from __future__ import annotations
 
@@ -41,6 +47,9 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
           epochs: Optional[int] = typer.Option(None, help="override every stage's training epochs"),
           device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
           progress: bool = typer.Option(True, help="progress bars while training"),
+          split: Optional[str] = typer.Option(None, "--split", help="training split: base (default), t2 / t3 "
+                                              "(splits/<name>/train.txt, base test set) or seen_unseen (tested on "
+                                              "the Unseen set); needs --evaluator of the base benchmark"),
           variant: Optional[List[str]] = typer.Option(None, "--variant", help="model variant (repeatable): hero "
                                                       "(default), vqvae, layers-4..layers-8, no-iie, no-die, "
                                                       "momask-video, bamm-video"),
@@ -62,14 +71,15 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
     cfg = BenchConfig(release=release, out=out, preset=preset, evaluator=evaluator, checkpoints=checkpoints,
                       encoder=encoder, replications=replications, batch_size=batch_size,
                       diversity_rule=diversity_rule, evaluator_space=evaluator_space, seed=seed, subsets=subsets,
-                      epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]))
+                      epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]),
+                      split=split)
     results = run_bench(cfg)
     if human_eval:
         push_human_eval_round(cfg, human_eval, workspace, pairs=human_eval_pairs, overlap=human_eval_overlap,
                               render=render)
     test = results["sets"]["test"]["metrics"]
     mm = test.get("multimodality")
-    console.print(f"[green]bench[/] {results['provenance']['release_name']}: FID {test['fid']['mean']:.3f} ± "
+    console.print(f"[green]bench[/] {results['provenance']['release_name']} (split {results['split']['name']}): FID {test['fid']['mean']:.3f} ± "
                   f"{test['fid']['ci95']:.3f}, Diversity {test['diversity']['mean']:.3f} (real "
                   f"{test['diversity_real']['mean']:.3f})" + (f", MModality {mm['mean']:.3f}" if mm else "")
                   + f"; evaluator {results['evaluator']['id']} -> {out / 'report.md'}")
@@ -79,12 +89,16 @@ def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folder
                 out: Path = typer.Option(Path("."), "--out", "-o", help="where leaderboard.csv / .md are written"),
                 set_name: str = typer.Option("test", "--set", help="evaluated set to rank (test or a splits/ list)")
                 ) -> None:
-    """Rank benchmarks by FID; refuses results of different evaluators or protocols."""
+    """Rank benchmarks by FID, one row per benchmark (a release or a training split of one: base, t2, ...);
+    refuses results of different evaluators or protocols (bench a split with --evaluator of the base bench).
+
+    vimo leaderboard bench/vimo-1.0 bench/vimo-1.0-t2 --out bench/leaderboard
+    """
     from vimo.models.report import write_leaderboard
 
     rows = write_leaderboard(folders, out, set_name)
     for r in rows:
-        console.print(f"{r['rank']}. {r['release']}  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}")
+        console.print(f"{r['rank']}. {r['release']} [{r['split']}]  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}")
     console.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")
 
 

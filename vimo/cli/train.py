@@ -7,6 +7,8 @@ Examples:
     vimo train rvq  --release demo_out/release --out runs/tiny_rvq --preset tiny          # CPU-sized
     torchrun --nproc_per_node=2 -m vimo train mask --release vimo-1.0/ --out runs/mask --rvq runs/rvq
     vimo train rvq --config runs/rvq/run.json --max-steps 100    # a config file replaces the flags
+    vimo train rvq  --release vimo-1.0/ --split t2 --out runs/t2/rvq          # T2 training split (its own Mean/Std)
+    vimo train mask --release vimo-1.0/ --train-list my_pairs.txt --out runs/custom/mask --rvq runs/custom/rvq
 Re-running the same command after a kill resumes from <out>/model/latest.tar.
 """
 from __future__ import annotations
@@ -23,6 +25,12 @@ console = Console(stderr=True)
 def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
           release: Optional[Path] = typer.Option(None, "--release", help="HERO-readable release folder"),
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (resumed if it holds model/latest.tar)"),
+          split: Optional[str] = typer.Option(None, "--split", help="training split of the release: base (default), "
+                                              "or a splits/<name>/ folder (t2, t3, seen_unseen) with its own "
+                                              "train list and Mean/Std"),
+          train_list: Optional[Path] = typer.Option(None, "--train-list", help="'<video> <motion>' list replacing "
+                                                    "train.txt (absolute or relative to the release; base "
+                                                    "statistics)"),
           config: Optional[Path] = typer.Option(None, "--config", help="JSON of TrainConfig fields (e.g. a run.json); "
                                                 "flags given on the command line win"),
           preset: str = typer.Option("hero", help="hero (paper sizes) or tiny (CPU)"),
@@ -47,7 +55,8 @@ def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
     from vimo.errors import InputFormatError
     from vimo.models.train import config_from_file, main_from_env
 
-    given = dict(stage=stage, release=release, out=out, preset=preset, rvq_dir=rvq, init_from=init_from,
+    given = dict(stage=stage, release=release, out=out, split=split, train_list=train_list, preset=preset,
+                 rvq_dir=rvq, init_from=init_from,
                  keep_codebooks=keep_codebooks, resample_each_epoch=resample_each_epoch,
                  feat_bias_times=feat_bias_times, encoder=encoder, feature_cache=feature_cache, epochs=epochs,
                  batch_size=batch_size, max_steps=max_steps, save_every=save_every, seed=seed, device=device,
