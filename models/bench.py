@@ -16,10 +16,14 @@ needs the evaluator of the base benchmark (`evaluator=`), so that `vimo leaderbo
 results in one table; results.json records the split.
 
 Example:
-    from vimo.models.bench import BenchConfig, run_bench
+    from vimo.models.bench import BenchConfig, run_bench, train_base_evaluator
     base = run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0", preset="tiny"))
     run_bench(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0-t2", preset="tiny", split="t2",
                           evaluator="bench/vimo-1.0/evaluator/evaluator.tar"))
+    # or, without the base benchmark: the base evaluator alone (what run_bench would train), then the split
+    ev = train_base_evaluator(BenchConfig(release="vimo-1.0", out="bench/vimo-1.0", preset="tiny"))
+    run_bench(BenchConfig(release="vimo-1.0", out="bench/t2", preset="tiny", split="t2", evaluator=ev, epochs=1,
+                          replications=2))
 """
 from __future__ import annotations
 
@@ -469,6 +473,16 @@ def check_checkpoint_split(runs: VariantRuns, split: str) -> list[str]:
 
 def _files(runs: VariantRuns) -> dict[str, dict[str, str]]:
     return {stage: {"path": str(path), "sha256": file_sha256(path)} for stage, path in checkpoint_files(runs).items()}
+
+
+def train_base_evaluator(cfg: BenchConfig) -> Path:
+    """The vimo evaluator a base benchmark of cfg.release trains (on the base train list), trained into (or reused
+    from) `<cfg.out>/evaluator/evaluator.tar`; returns that path, to pass as `evaluator` to split benchmarks."""
+    from dataclasses import replace
+
+    bench = Bench(replace(cfg, split=None, evaluator=None))
+    bench.load_or_train_evaluator()
+    return bench.out / "evaluator" / "evaluator.tar"
 
 
 def bench_variants(cfg: BenchConfig) -> list[Preset]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from vimo.cli.bench import bench_app
 from vimo.errors import InputFormatError
-from vimo.models.bench import BenchConfig, run_bench
+from vimo.models.bench import BenchConfig, run_bench, train_base_evaluator
 from vimo.models.data import ReleaseFolder
 from vimo.models.report import LeaderboardMismatchError, write_leaderboard
 
@@ -94,3 +94,18 @@ def test_split_benchmark_refusals(benched, tmp_path):
         run_bench(BenchConfig(release=release, out=tmp_path / "c", split="t2", checkpoints=tmp / "base/checkpoints",
                               evaluator=tmp / "base/evaluator/evaluator.tar", **FAST))
     assert not (tmp_path / "a").exists() and not (tmp_path / "c/results.json").exists()
+
+
+def test_base_evaluator_for_split_benchmarks(benched, tmp_path):
+    """What a demo calls before a split benchmark when it has no base benchmark: the base evaluator alone."""
+    tmp, release, base, *_ = benched
+    path = tmp / "base/evaluator/evaluator.tar"
+    before = path.read_bytes()
+    assert train_base_evaluator(BenchConfig(release=release, out=tmp / "base", split="t2", **FAST)) == path
+    assert path.read_bytes() == before  # reused, not retrained
+    fresh = train_base_evaluator(BenchConfig(release=release, out=tmp_path / "ev", split="t2", **FAST))
+    assert fresh == tmp_path / "ev/evaluator/evaluator.tar" and fresh.is_file()
+    from vimo.models.evaluator import load_evaluator
+
+    ev = load_evaluator(fresh)
+    assert ev.describe()["trained_on"] == base["provenance"]["release_sha256"]
