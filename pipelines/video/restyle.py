@@ -414,7 +414,10 @@ def submit(options: RestyleOptions, client: RunwayClient | None = None) -> Resty
     summary = RestyleSummary()
     ws = Workspace.open(options.workspace)
     try:
-        sources = ws.catalog.query("videos", "kind=? AND status='ok'", (options.source_kind,))
+        # the stimulus only: a rendered reaction (provenance.subject "reactor") is what rating tasks
+        # show next to the input video, never an input video itself
+        sources = [v for v in ws.catalog.query("videos", "kind=? AND status='ok'", (options.source_kind,))
+                   if (v.get("provenance") or {}).get("subject") != "reactor"]
         jobs = {j["unit"]: j for j in ws.catalog.jobs(kind)}
         todo = []
         for v in sources:
@@ -505,7 +508,9 @@ def record_task(ws: Any, source: dict[str, Any], preset: StylePreset, task_id: s
                         "input_checksum": source.get("checksum"), "input_fps": source.get("fps"),
                         "input_frames": source.get("n_frames"),
                         "input_transport": "url" if options.url_prefix else "data-uri",
-                        "estimated_credits": estimate, "submitted_at": _now(), "vimo_version": __version__})
+                        "estimated_credits": estimate, "submitted_at": _now(), "vimo_version": __version__,
+                        **({"subject": source["provenance"]["subject"]}
+                           if (source.get("provenance") or {}).get("subject") else {})})
         _set_job(ws, TASK_JOB, task_id, "running", restyled_id(vid, preset))
         _set_job(ws, job_kind(preset), vid, "running", f"task {task_id}")
 
