@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -18,6 +20,8 @@ from vimo.errors import InputFormatError, VimoError
 
 CRF = 18
 PRESET = "medium"
+#: frames waiting for the encoder pipe (each 2.7 MB at 1280x720)
+QUEUE_FRAMES = 4
 
 
 def _ffmpeg():
@@ -42,15 +46,55 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+class _PipeFeeder:
+    """Sends frames to the ffmpeg writer from a thread, so that producing the next frame (rendering,
+    decoding) overlaps with pushing this one through the pipe. A send error is kept and raised in
+    the producer by `put` / `finish`; after one, the thread only drains the queue (the producer
+    never blocks on a dead consumer)."""
+
+    def __init__(self, writer: Any):
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mp4-feeder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self.error is None:
+                try:
+                    self._writer.send(frame)
+                except BaseException as exc:  # noqa: BLE001  (re-raised in the producer)
+                    self.error = exc
+
+    def put(self, frame: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        """Wait until every queued frame is sent; raise the send error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, crf: int = CRF,
               preset: str = PRESET) -> int:
     """Encode RGB frames ((H, W, 3) uint8, all one size) to an H.264 yuv420p mp4, atomically (a
-    temporary file renamed into place once ffmpeg has finished). Returns the number of frames."""
+    temporary file renamed into place once ffmpeg has finished). Returns the number of frames.
+    Frames are fed to ffmpeg from a thread while the next one is produced."""
     ffmpeg = _ffmpeg()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     writer = None
+    feeder = None
     count = 0
     size = None
     try:
@@ -67,17 +111,24 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, crf
                     output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart",
                                    "-fps_mode", "cfr"])
                 writer.send(None)
+                feeder = _PipeFeeder(writer)
             elif (frame.shape[1], frame.shape[0]) != size:
                 raise VimoError(f"frame {count} is {frame.shape[1]}x{frame.shape[0]}, the video is "
                                 f"{size[0]}x{size[1]}", path=path, fix="pass frames of one size")
-            writer.send(np.ascontiguousarray(frame))
+            feeder.put(np.ascontiguousarray(frame))
             count += 1
         if writer is None:
             raise VimoError("no frame to encode", path=path, fix="pass at least one frame")
+        feeder.finish()
         writer.close()
         writer = None
         os.replace(tmp, path)
     finally:
+        if feeder is not None:
+            try:
+                feeder.finish()
+            except BaseException:  # noqa: BLE001  (the original error matters, not the feeder's)
+                pass
         if writer is not None:
             try:
                 writer.close()

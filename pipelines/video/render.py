@@ -79,10 +79,12 @@ class ClayRenderer:
     """One offscreen renderer with a clay material, a neutral background and a camera-attached light rig.
 
     Reuse one per process (`get_renderer`): replacing an EGL renderer without `close()` first breaks
-    the context (EGL_BAD_DISPLAY).
+    the context (EGL_BAD_DISPLAY). `fast` (default) draws with the specialised clay program and
+    reads back colour only (vimo.pipelines.video.clay_gl: same pixels, about 2x less CPU); False
+    keeps pyrender's own shader and read-back (the reference the fast path is tested against).
     """
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, *, fast: bool = True):
         pr = _pyrender()
         encode.check_size(width, height)
         self.width, self.height = width, height
@@ -103,6 +105,13 @@ class ClayRenderer:
         self._material = pr.MetallicRoughnessMaterial(baseColorFactor=[*CLAY, 1.0], metallicFactor=0.0,
                                                       roughnessFactor=0.75)
         self._body = None
+        self.fast = fast
+        if fast:
+            from vimo.pipelines.video import clay_gl
+
+            inner = self._renderer._renderer  # pyrender.Renderer of the offscreen renderer
+            inner._program_cache = clay_gl.program_cache()
+            inner._read_main_framebuffer = clay_gl.read_color_only(inner)
 
     def frame(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
               yfov: float) -> np.ndarray:
@@ -130,14 +139,15 @@ class ClayRenderer:
 _RENDERER: ClayRenderer | None = None
 
 
-def get_renderer(width: int, height: int) -> ClayRenderer:
-    """The process's renderer at this size (the previous one is deleted first when the size changes)."""
+def get_renderer(width: int, height: int, *, fast: bool = True) -> ClayRenderer:
+    """The process's renderer at this size (the previous one is deleted first when the size or the
+    path changes)."""
     global _RENDERER
-    if _RENDERER is not None and (_RENDERER.width, _RENDERER.height) != (width, height):
+    if _RENDERER is not None and (_RENDERER.width, _RENDERER.height, _RENDERER.fast) != (width, height, fast):
         _RENDERER.close()
         _RENDERER = None
     if _RENDERER is None:
-        _RENDERER = ClayRenderer(width, height)
+        _RENDERER = ClayRenderer(width, height, fast=fast)
     return _RENDERER
 
 
@@ -169,9 +179,10 @@ def body_meshes(joints: np.ndarray, *, body_models: str | Path | None = None, mo
                       f"{model.model_type}-{model.gender}:{model.sha256[:12]}")
 
 
-def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int) -> Iterator[np.ndarray]:
-    """RGB frames (H, W, 3) uint8, one per mesh frame."""
-    renderer = get_renderer(width, height)
+def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int, *,
+                  fast: bool = True) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8, one per mesh frame (`fast`: see ClayRenderer)."""
+    renderer = get_renderer(width, height, fast=fast)
     for t in range(len(meshes.vertices)):
         yield renderer.frame(meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov)
 
@@ -343,7 +354,7 @@ def render_clip(job: RenderJob) -> RenderResult:
             "video_id": video_id(job.clip_id, job.camera, job.subject), "kind": "rendered", "clip_id": job.clip_id,
             "path": job.out_rel, "checksum": encode.sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
-            "provenance": {"subject": job.subject, "renderer": "pyrender-egl", "body": meshes.kind,
+            "provenance": {"subject": job.subject, "renderer": "pyrender-egl/clay-program", "body": meshes.kind,
                            "settings": job.settings(),
                            "clip_checksum": meta["files"][f"joints_{job.subject}"]["sha256"], "clip_fps": clip_fps,
                            "vimo_version": __version__, "pix_fmt": info.pix_fmt},

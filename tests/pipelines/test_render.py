@@ -378,3 +378,59 @@ def test_vimo_render_subject_flag(ws, rendered):
         assert len(rows) == 1 and rows[0]["provenance"]["subject"] == "reactor"
     finally:
         w.close()
+
+
+def test_clay_program_draws_the_pixels_of_pyrenders_shader():
+    """The fast path (clay program + colour-only read-back) against pyrender's own shader and read-back."""
+    from vimo.pipelines.video import clay_gl
+    from vimo.pipelines.video.render import body_meshes, get_renderer, render_frames
+
+    x = generate("hug", seed=3, fps=20, duration_s=1.0)
+    meshes = body_meshes(x.actor)
+    out = {}
+    for kind in ("reactor-view", "orbit"):
+        path = camera_path(kind, x.actor, x.reactor, fps=20, aspect=W / H)
+        for fast in (False, True):
+            out[kind, fast] = np.stack(list(render_frames(meshes, path, W, H, fast=fast)))
+        assert get_renderer(W, H).fast and get_renderer(W, H)._renderer._renderer._program_cache.clay_programs == 1
+        ref, fast = out[kind, False].astype(int), out[kind, True].astype(int)
+        assert body_mask(out[kind, True][0]).mean() > 0.01  # something was drawn
+        diff = np.abs(ref - fast)
+        assert diff.max() <= 2 and (diff > 0).mean() < 1e-3, (kind, diff.max(), (diff > 0).mean())
+    # other programs (textures, vertex colours, shadows, other shaders) stay pyrender's
+    assert clay_gl.clay_applies("mesh.vert", "mesh.frag", None, {"NORMAL_LOC": 1, "INST_M_LOC": 2,
+                                "MAX_DIRECTIONAL_LIGHTS": 4, "MAX_SPOT_LIGHTS": 4, "MAX_POINT_LIGHTS": 4,
+                                "USE_METALLIC_MATERIAL": 1})
+    for extra in ("HAS_BASE_COLOR_TEX", "COLOR_0_LOC", "DIRECTIONAL_LIGHT_SHADOWS", "TEXCOORD_0_LOC"):
+        assert not clay_gl.clay_applies("mesh.vert", "mesh.frag", None, {"NORMAL_LOC": 1, "INST_M_LOC": 2,
+                                        "MAX_DIRECTIONAL_LIGHTS": 4, "USE_METALLIC_MATERIAL": 1, extra: 1})
+    assert not clay_gl.clay_applies("flat.vert", "flat.frag", None, {"INST_M_LOC": 2})
+    # the clay renderer's scene holds directional lights only (the clay program ignores the others)
+    import pyrender
+
+    lights = get_renderer(W, H).scene.lights
+    assert lights and all(isinstance(light, pyrender.DirectionalLight) for light in lights)
+
+
+def test_frames_reach_ffmpeg_in_order_and_a_failing_pipe_stops_the_producer(tmp_path):
+    out = tmp_path / "order.mp4"
+    values = [20, 200, 60, 140, 100, 240, 0, 180, 40, 220]  # more frames than the feeder's queue
+    assert encode.write_mp4(out, (np.full((64, 96, 3), v, np.uint8) for v in values), fps=20) == len(values)
+    means = [f.mean() for f in encode.read_frames(out)]
+    assert np.allclose(means, values, atol=3)
+
+    class BrokenPipe:
+        def __init__(self):
+            self.sent = 0
+
+        def send(self, frame):
+            if self.sent == 2:
+                raise BrokenPipeError("ffmpeg exited")
+            self.sent += 1
+
+    feeder = encode._PipeFeeder(BrokenPipe())
+    with pytest.raises(BrokenPipeError, match="ffmpeg exited"):
+        for _ in range(50):  # would block forever if the feeder stopped taking frames after the error
+            feeder.put(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(BrokenPipeError):
+        feeder.finish()

@@ -1,0 +1,164 @@
+"""Two speed-ups of pyrender 0.1.45 for the clay renderer, both on pyrender's own GL objects:
+
+- `ClayProgramCache`: pyrender compiles one generic PBR fragment shader (texture, shadow, point
+  and spot light branches, three BRDF helper calls per light). On llvmpipe the shader is most of
+  the frame. For what the clay renderer draws (untextured metallic-roughness material, vertex
+  normals, directional lights only) this cache hands out a specialised program with the same
+  lighting model (dielectric F0 0.04, Schlick Fresnel, Smith-Schlick geometry with k = (r+1)^2/8,
+  GGX distribution with a = r^2, ambient times base colour, 1/2.2 gamma), so the pixels agree
+  with pyrender's shader to within one grey level (tested) at about half the cost. Anything
+  else falls back to pyrender's own shaders.
+- `read_color_only`: pyrender resolves and reads back the depth buffer on every frame and turns it
+  into metric depth; the renderer needs only the colour. This reader resolves the colour, reads
+  it into a reused buffer and flips it.
+
+Pixel-level equality with pyrender's path is what tests/pipelines/test_render.py checks.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CLAY_VERTEX = """
+layout(location = 0) in vec3 position;
+layout(location = NORMAL_LOC) in vec3 normal;
+layout(location = INST_M_LOC) in mat4 inst_m;
+uniform mat4 M;
+uniform mat4 V;
+uniform mat4 P;
+out vec3 frag_position;
+out vec3 frag_normal;
+
+void main()
+{
+    // the same expressions as pyrender's mesh.vert, so depth (and which overlapping capsule wins) agrees
+    gl_Position = P * V * M * inst_m * vec4(position, 1);
+    frag_position = vec3(M * inst_m * vec4(position, 1.0));
+    frag_normal = normalize(vec3(transpose(inverse(M * inst_m)) * vec4(normal, 0.0)));
+}
+"""
+
+CLAY_FRAGMENT = """
+const float PI = 3.141592653589793;
+const float DIELECTRIC_F0 = 0.04;
+
+struct DirectionalLight {
+    vec3 color;
+    float intensity;
+    vec3 direction;
+};
+struct Material {
+    vec4 base_color_factor;
+    float metallic_factor;
+    float roughness_factor;
+};
+
+in vec3 frag_position;
+in vec3 frag_normal;
+out vec4 frag_color;
+uniform DirectionalLight directional_lights[MAX_DIRECTIONAL_LIGHTS];
+uniform int n_directional_lights;
+uniform vec3 ambient_light;
+uniform vec3 cam_pos;
+uniform Material material;
+
+void main()
+{
+    vec3 base = material.base_color_factor.rgb;
+    float metal = material.metallic_factor;
+    float rough = material.roughness_factor;
+    vec3 diffuse = mix(vec3(0.0), base * (1.0 - DIELECTRIC_F0), 1.0 - metal) / PI;
+    vec3 f0 = mix(vec3(DIELECTRIC_F0), base, metal);
+    // terms that do not depend on the light, computed once per fragment
+    vec3 n = normalize(frag_normal);
+    vec3 v = normalize(cam_pos - frag_position);
+    float nv = clamp(abs(dot(n, v)), 0.001, 1.0);
+    float k = (rough + 1.0) * (rough + 1.0) / 8.0;
+    float g_view = nv / (nv * (1.0 - k) + k);
+    float a2 = rough * rough * rough * rough;
+    vec3 color = base * ambient_light;
+    for (int i = 0; i < n_directional_lights; i++) {
+        vec3 l = normalize(-directional_lights[i].direction);
+        vec3 h = normalize(l + v);
+        float nl = clamp(dot(n, l), 0.001, 1.0);
+        float nh = clamp(dot(n, h), 0.0, 1.0);
+        float vh = clamp(dot(v, h), 0.0, 1.0);
+        vec3 fresnel = f0 + (1.0 - f0) * pow(1.0 - vh, 5.0);
+        float geometry = g_view * nl / (nl * (1.0 - k) + k);
+        float d = nh * nh * (a2 - 1.0) + 1.0;
+        float distribution = a2 / (PI * d * d);
+        vec3 radiance = directional_lights[i].intensity * directional_lights[i].color;
+        vec3 specular = fresnel * geometry * distribution / (4.0 * nl * nv + 0.001);
+        color += nl * radiance * ((1.0 - fresnel) * diffuse + specular);
+    }
+    frag_color = clamp(vec4(pow(color, vec3(1.0 / 2.2)), material.base_color_factor.a), 0.0, 1.0);
+}
+"""
+
+#: pyrender defines under which the clay program draws what pyrender's mesh shader would, given a
+#: scene whose lights are all directional (the clay renderer's are; spot and point lights are
+#: ignored by the clay program); pyrender rounds MAX_*_LIGHTS up, so they say nothing of the scene
+_REQUIRED = {"NORMAL_LOC", "INST_M_LOC", "USE_METALLIC_MATERIAL", "MAX_DIRECTIONAL_LIGHTS"}
+_ALLOWED = _REQUIRED | {"MAX_SPOT_LIGHTS", "MAX_POINT_LIGHTS"}
+
+
+def clay_applies(vertex: str, fragment: str, geometry: str | None, defines: dict[str, Any]) -> bool:
+    """True when pyrender asks for its mesh program in a configuration the clay program covers
+    (vertex normals, no textures, tangents, vertex colours, skinning or shadows)."""
+    return (vertex, fragment, geometry) == ("mesh.vert", "mesh.frag", None) and _REQUIRED <= set(defines) <= _ALLOWED
+
+
+def program_cache():
+    """A pyrender ShaderProgramCache that compiles the clay program where it applies. Only for
+    scenes whose lights are all directional."""
+    from pyrender.shader_program import ShaderProgram, ShaderProgramCache
+
+    class SourceProgram(ShaderProgram):
+        """A pyrender program compiled from source text (with `#define`s) instead of files."""
+
+        def _load(self, source: str) -> str:
+            header = "#version 330 core\n" + "".join(f"#define {k} {v}\n" for k, v in sorted(self.defines.items()))
+            return header + source
+
+    class ClayProgramCache(ShaderProgramCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self.clay_programs = 0
+
+        def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+            defines = dict(defines or {})
+            if not clay_applies(vertex_shader, fragment_shader, geometry_shader, defines):
+                return super().get_program(vertex_shader, fragment_shader, geometry_shader, defines)
+            import OpenGL.contextdata
+
+            key = ("clay", OpenGL.contextdata.getContext(), tuple(sorted(defines.items())))
+            if key not in self._program_cache:
+                self._program_cache[key] = SourceProgram(CLAY_VERTEX, CLAY_FRAGMENT, defines=defines)
+                self.clay_programs += 1
+            return self._program_cache[key]
+
+    return ClayProgramCache()
+
+
+def read_color_only(renderer: Any) -> Any:
+    """A replacement for pyrender Renderer._read_main_framebuffer bound to `renderer`: resolves the
+    multisampled colour buffer only and returns (RGB (H, W, 3) uint8, None)."""
+    from OpenGL import GL
+
+    state: dict[str, np.ndarray] = {}
+
+    def read(scene: Any, flags: Any) -> tuple[np.ndarray, None]:
+        width, height = renderer._main_fb_dims[0], renderer._main_fb_dims[1]
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, renderer._main_fb_ms)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, renderer._main_fb)
+        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, renderer._main_fb)
+        buf = state.get("buf")
+        if buf is None or buf.shape != (height, width, 3):
+            buf = state["buf"] = np.empty((height, width, 3), np.uint8)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
+        GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, buf)
+        return buf[::-1].copy(), None  # GL rows run bottom-up
+
+    return read
