@@ -62,7 +62,12 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
           render: Optional[bool] = typer.Option(None, "--render/--no-render", help="render reactions to mp4 for "
                                                 "the human evaluation (default: when the render extra works)")
           ) -> None:
-    """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json."""
+    """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json.
+
+    Training split: vimo bench vimo-1.0/ --split t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar --out
+    bench/vimo-1.0-t2 (scored with the base benchmark's evaluator; vimo leaderboard ranks base and t2 as rows of
+    one table and refuses results of different evaluators or protocols).
+    """
     from vimo.models.bench import BenchConfig, run_bench
 
     out = out or Path("bench") / release.resolve().name
