@@ -20,6 +20,7 @@ from vimo.errors import InputFormatError, VimoError
 
 CRF = 18
 PRESET = "medium"
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 #: frames waiting for the encoder pipe (each 2.7 MB at 1280x720)
 QUEUE_FRAMES = 4
 

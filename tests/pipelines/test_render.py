@@ -368,7 +368,7 @@ def test_vimo_render_subject_flag(ws, rendered):
 
     app = _render_cli()
     out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--subject", "reactor",
-                                   "--camera", "orbit", "--limit", "1", "--json"])
+                                   "--camera", "orbit", "--limit", "1", "--x264-preset", "veryfast", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout[out.stdout.index("{"):])
     assert (summary["subject"], summary["camera"], summary["rendered"]) == ("reactor", "orbit", 1)
@@ -376,8 +376,12 @@ def test_vimo_render_subject_flag(ws, rendered):
     try:
         rows = w.catalog.query("videos", "video_id LIKE '%.reaction-orbit'")
         assert len(rows) == 1 and rows[0]["provenance"]["subject"] == "reactor"
+        assert rows[0]["provenance"]["settings"]["preset"] == "veryfast"
+        assert encode.probe(w.resolve(rows[0]["path"])).pix_fmt == "yuv420p"
     finally:
         w.close()
+    bad = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--x264-preset", "warp"])
+    assert bad.exit_code != 0 and "unknown x264 preset" in str(bad.exception)
 
 
 def test_clay_program_draws_the_pixels_of_pyrenders_shader():
