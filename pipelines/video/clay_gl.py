@@ -142,13 +142,18 @@ def program_cache():
 
 
 def read_color_only(renderer: Any) -> Any:
-    """A replacement for pyrender Renderer._read_main_framebuffer bound to `renderer`: resolves the
-    multisampled colour buffer only and returns (RGB (H, W, 3) uint8, None)."""
+    """A replacement for pyrender Renderer._read_main_framebuffer bound to `renderer`: for plain RGB
+    renders it resolves the multisampled colour buffer only and returns (RGB (H, W, 3) uint8, None);
+    renders that ask for depth, RGBA or segmentation go to pyrender's own reader."""
     from OpenGL import GL
+    from pyrender.constants import RenderFlags
 
+    original = renderer._read_main_framebuffer
     state: dict[str, np.ndarray] = {}
 
-    def read(scene: Any, flags: Any) -> tuple[np.ndarray, None]:
+    def read(scene: Any, flags: Any) -> Any:
+        if flags & (RenderFlags.DEPTH_ONLY | RenderFlags.RGBA | RenderFlags.SEG):
+            return original(scene, flags)
         width, height = renderer._main_fb_dims[0], renderer._main_fb_dims[1]
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, renderer._main_fb_ms)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, renderer._main_fb)

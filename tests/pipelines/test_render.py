@@ -438,3 +438,19 @@ def test_frames_reach_ffmpeg_in_order_and_a_failing_pipe_stops_the_producer(tmp_
             feeder.put(np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(BrokenPipeError):
         feeder.finish()
+
+
+def test_renders_that_ask_for_depth_still_get_it_from_the_fast_renderer():
+    import pyrender
+
+    from vimo.pipelines.video.render import get_renderer
+
+    r = get_renderer(W, H)
+    body = build_mannequin(generate("bow", seed=1).actor[:1])
+    camera = look_at(np.array([[0.0, 0.0, 4.0]]), np.array([[0.0, 0.0, 0.0]]))[0]
+    r.frame(body.vertices[0], body.normals[0], body.faces, camera, np.radians(40))
+    depth = r._renderer.render(r.scene, pyrender.RenderFlags.DEPTH_ONLY)
+    assert depth.shape == (H, W) and depth.dtype == np.float32
+    assert 3.0 < depth[depth > 0].min() < depth.max() < 5.0  # metres from the camera to the body
+    rgba, _ = r._renderer.render(r.scene, pyrender.RenderFlags.RGBA)
+    assert rgba.shape == (H, W, 4)
