@@ -440,6 +440,7 @@ def test_frames_reach_ffmpeg_in_order_and_a_failing_pipe_stops_the_producer(tmp_
         feeder.finish()
 
 
+@pytest.mark.filterwarnings(r"ignore:.*tostring\(\) is deprecated:DeprecationWarning")  # PyOpenGL 3.1.0
 def test_renders_that_ask_for_depth_still_get_it_from_the_fast_renderer():
     import pyrender
 
