@@ -6,7 +6,14 @@ replication the reactions are generated again, and FID, Diversity (real and gene
 first 3 batches, 30 generations per video, batched, 10 pairs; their FID/Diversity rows come from the 30th
 generation) and, with a vimo evaluator, video->reaction R-precision and matching score are computed; 20
 replications give mean ± 1.96·std/√20. The same runs on every subset list in the release's `splits/` folder
-that holds test pairs. The RVQ-VAE is evaluated for reconstruction (FID, MPJPE). Results carry the evaluator
+that holds test pairs.
+
+Motions longer than the preset's `max_motion_length` M (vimo releases hold clips of up to 200 frames; the
+`tiny` preset has M = 40) follow the rule of `vimo.models.data`: every evaluated set (and MultiModality, the
+in-training FID, reconstruction and human-eval samples) uses their first M frames, fixed across replications
+and variants; training (HERO's transformers and the vimo evaluator) uses a seeded random window of M frames,
+new every epoch. results.json and report.md say how many motions were cut (notes of each set and of the
+reconstruction; `provenance.longer_than_max_motion_length`; `protocol.longer_motions` names the rule). The RVQ-VAE is evaluated for reconstruction (FID, MPJPE). Results carry the evaluator
 id; numbers of different evaluators are never compared (see `vimo.models.report`).
 
 Training splits (`split`): `t2` / `t3` train every stage on `splits/t2/train.txt` (each training video with its
@@ -40,7 +47,9 @@ from vimo.atomic import write_json, write_text
 from vimo.errors import InputFormatError
 from vimo.models import metrics as M
 from vimo.models.configs import Preset, VARIANTS, preset, variant_preset
-from vimo.models.data import Crop, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation
+from vimo.models.data import (
+    LONGER_HEAD, LONGER_RULES, LONGER_WINDOW, Crop, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation,
+)
 from vimo.models.evaluator import (
     EvaluatorConfig, EvaluatorTraining, MotionEvaluator, VimoEvaluator, load_evaluator, save_vimo_evaluator,
     tiny_evaluator_config, train_vimo_evaluator,
@@ -50,6 +59,8 @@ from vimo.models.report import RESULTS_FORMAT, file_sha256, hardware, plot_resul
 from vimo.motion import recover_from_ric
 
 EVAL_SEED = 10107
+#: protocol entry naming the rule for motions longer than max_motion_length (see vimo.models.data)
+LONGER_MOTIONS = f"train: {LONGER_RULES[LONGER_WINDOW]}; eval: {LONGER_RULES[LONGER_HEAD]}"
 
 
 @dataclass
@@ -225,11 +236,20 @@ class Bench:
     # --- feeding -----------------------------------------------------------------------------------------
 
     def eval_set(self, name: str, indices: list[int]) -> EvalSet:
+        """The materialised test loader of a set; motions longer than max_motion_length are evaluated on their
+        first max_motion_length frames (same crops in every replication and variant; noted)."""
         pairs = [self.test_pairs[i] for i in indices]
-        lengths = [min(self.motions[m].shape[0], self.p.max_motion_length) for _, m in pairs]
+        lengths = [self.motions[m].shape[0] for _, m in pairs]
         plan = ReactionPlan(lengths, self.cfg.batch_size, self.cfg.seed, unit=self.p.unit_length,
-                            max_length=self.p.max_motion_length, frozen=True)
-        return EvalSet(name, pairs, plan.epoch(0))
+                            max_length=self.p.max_motion_length, frozen=True, longer=LONGER_HEAD)
+        note = plan.longer_note(name)
+        return EvalSet(name, pairs, plan.epoch(0), [note] if note else [])
+
+    def longer_counts(self) -> dict[str, int]:
+        """Motions of the train / test pairs longer than max_motion_length (cut by the rule of data.py)."""
+        m = self.p.max_motion_length
+        return {k: sum(self.motions[x].shape[0] > m for _, x in pairs)
+                for k, pairs in (("train", self.train_pairs), ("test", self.test_pairs))}
 
     def batch_tensors(self, s: EvalSet, batch: list[Crop]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """(B, F, D) video features, (B, max_len, 263) RVQ-normalised GT motions, (B,) frame lengths."""
@@ -323,14 +343,16 @@ class Bench:
 
     @torch.no_grad()
     def evaluate_reconstruction(self, rvq, ev: MotionEvaluator, replications: int | None = None) -> dict[str, Any]:
-        """RVQ-VAE reconstruction of motions_test.txt (20..200 frames), batch 32 with drop_last and new crops
-        each replication. Official (eval_vq): the motions are normalised with the evaluator meta and that
-        tensor feeds both the RVQ and the evaluator; `consistent`: the RVQ gets its own normalisation."""
+        """RVQ-VAE reconstruction of motions_test.txt (motions of >= 20 frames), batch 32 with drop_last and new
+        crops each replication. Official (eval_vq): the motions are normalised with the evaluator meta and that
+        tensor feeds both the RVQ and the evaluator; `consistent`: the RVQ gets its own normalisation. Motions
+        longer than max_motion_length (which eval_vq drops above 200 frames) are evaluated on their first
+        max_motion_length frames, noted."""
         cfg = self.cfg
         motions = [self.motions[m] if m in self.motions else self.release.motion(m) for m in self.release.motions("test")]
-        motions = [m for m in motions if 20 <= m.shape[0] <= self.p.max_motion_length]
+        motions = [m for m in motions if m.shape[0] >= 20]
         if len(motions) < 2:
-            raise InputFormatError("motions_test.txt has fewer than 2 motions of 20..200 frames",
+            raise InputFormatError("motions_test.txt has fewer than 2 motions of 20 frames or more",
                                    path=self.release.root / "motions_test.txt", fix="benchmark a fuller release")
         official = cfg.evaluator_space == "official"
         mean, std = (ev.mean, ev.std) if official else (self.rvq_mean, self.rvq_std)
@@ -338,7 +360,9 @@ class Bench:
         notes = [] if drop_last else [f"reconstruction: {len(motions)} test motions < batch {cfg.batch_size}; "
                                       f"the last partial batch is kept (official drop_last would leave none)"]
         plan = ReactionPlan([m.shape[0] for m in motions], cfg.batch_size, cfg.seed, unit=self.p.unit_length,
-                            max_length=self.p.max_motion_length, frozen=False, drop_last=drop_last)
+                            max_length=self.p.max_motion_length, frozen=False, drop_last=drop_last, longer=LONGER_HEAD)
+        if plan.longer_note("reconstruction"):
+            notes.append(plan.longer_note("reconstruction"))
         rng = np.random.default_rng(cfg.seed)
         reps, mpjpe = M.Replications(), M.MPJPE()
 
@@ -513,6 +537,14 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for name, idx in subsets.items():
             sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
     sets["test"].notes.extend(subset_notes)
+    longer = bench.longer_counts()
+    trained = [w for w, here in (("HERO's transformers", cfg.checkpoints is None),
+                                 ("the vimo evaluator", cfg.evaluator is None)) if here]
+    if longer["train"] and trained:
+        sets["test"].notes.append(
+            f"training: {longer['train']} of {len(bench.train_pairs)} training motions longer than max_motion_length "
+            f"{bench.p.max_motion_length} were trained on seeded random windows of {bench.p.max_motion_length} "
+            f"frames, new every epoch ({' and '.join(trained)})")
     split = bench.release.describe()
     if bench.release.split is not None and bench.release.statistics_folder() != bench.release.root \
             and cfg.evaluator_space == "official":
@@ -555,12 +587,14 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "mm_times": cfg.mm_times, "seed": cfg.seed, "time_steps": cfg.time_steps,
                 "cond_scale": cfg.cond_scale, "res_cond_scale": cfg.res_cond_scale,
                 "evaluator_space": cfg.evaluator_space, "max_motion_length": bench.p.max_motion_length,
-                "unit_length": bench.p.unit_length, "video_encoder": bench.encoder.encoder_id}
+                "unit_length": bench.p.unit_length, "video_encoder": bench.encoder.encoder_id,
+                "longer_motions": LONGER_MOTIONS}
     if [v.variant for v in variants] != ["hero"]:
         protocol["variants"] = [v.variant for v in variants]
     provenance = {"release_name": bench.release.root.name, "release_path": str(bench.release.root),
                   "release_sha256": bench.release_sha, "split": split["name"], "train_pairs": len(bench.train_pairs),
-                  "test_pairs": len(bench.test_pairs), "vimo_version": __version__,
+                  "test_pairs": len(bench.test_pairs), "longer_than_max_motion_length": longer,
+                  "vimo_version": __version__,
                   "seeds": {"train": bench.p.seed, "eval": cfg.seed}, "trained_here": cfg.checkpoints is None,
                   "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "hardware": hardware(), "checkpoints": first["checkpoints"]}
@@ -605,7 +639,8 @@ def sample_pairs(n_test: int, count: int, seed: int) -> list[int]:
 @torch.no_grad()
 def human_eval_samples(cfg: BenchConfig, pairs: int = 8, seed: int = EVAL_SEED) -> list[ReactionSample]:
     """Reactions of every variant of cfg (trained/loaded as `run_bench` does) and the ground truth for a
-    seeded sample of test pairs; each generation has its pair's length (a multiple of 4, at most 200 frames)."""
+    seeded sample of test pairs; each generation has its pair's length (a multiple of 4, at most the preset's
+    max_motion_length: a longer motion is shown as its first max_motion_length frames, as in evaluation)."""
     variants = bench_variants(cfg)
     bench = Bench(cfg)
     base = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.out / "checkpoints"

@@ -9,6 +9,26 @@ A release root holds `vector_263/*.npy` (T, 263) float32 features, `Mean.npy` / 
 * `ReactionPlan` (transformer stages): per pair a crop to a multiple of 4 frames (2/3: floor, 1/3: one unit
   shorter) at a random offset, zero-padded to `max_motion_length`; the official trainers materialise the
   loader once, so crops and batch order are frozen for all epochs (`frozen=True`, the default).
+
+Motions longer than `max_motion_length` (M). The official loaders never see them (HumanML3D and ViMo keep
+motions of at most 200 frames = the hero preset's M), but vimo releases hold clips of up to 200 frames and the
+CPU-sized `tiny` preset has M = 40, so every reader applies one explicit rule (`ReactionPlan(longer=...)`):
+
+* training (`longer="window"`: transformer stages, the vimo evaluator): the official crop (unit-length coin and
+  random offset over the whole motion) is drawn first, then, when it is longer than M, a window of M frames
+  (M floored to a multiple of the unit) at a random offset inside it. The windows come from their own seeded
+  stream ([seed, epoch, 1]) and are drawn again every epoch, also under `frozen=True` (the frozen quirk keeps
+  the official crops and batch order), so a long motion contributes different windows across epochs and
+  seeds, reproducibly for a given seed;
+* evaluation (`longer="head"`: bench test sets, MultiModality, in-training FID, reconstruction, human-eval
+  samples): a longer motion is its first M frames (aligned with the start of its video), then the official
+  crop rule applies to those M frames; with the materialised test loader the crops are identical across
+  replications and variants, and the benchmark records how many motions were cut (results.json / report.md).
+
+Motions of at most M frames keep the exact official behaviour: their crops, coin flips and batch order are those
+the official loader draws for the whole list (the windows come from a separate stream), so the hero preset on a
+release of motions <= 200 frames is unchanged. Motions shorter than 2 units still fail with a one-line
+MotionError.
 """
 from __future__ import annotations
 
@@ -223,42 +243,84 @@ class Crop:
     length: int
 
 
+#: ReactionPlan rules for motions longer than max_motion_length (see the module docstring)
+LONGER_WINDOW = "window"
+LONGER_HEAD = "head"
+LONGER_RULES = {LONGER_WINDOW: "a seeded random window of max_motion_length frames, new every epoch",
+                LONGER_HEAD: "the first max_motion_length frames"}
+
+
 class ReactionPlan:
-    """Batches of crops over pairs; `frozen` reuses epoch 0's plan for every epoch (official quirk)."""
+    """Batches of crops over pairs; `frozen` reuses epoch 0's plan for every epoch (official quirk).
+
+    `longer` is the rule for motions longer than `max_length`: `window` (training) or `head` (evaluation);
+    see the module docstring. `longer_count` is how many of `lengths` it applies to."""
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, *, unit: int = 4, max_length: int = 200,
-                 frozen: bool = True, drop_last: bool = False, shuffle: bool = True):
+                 frozen: bool = True, drop_last: bool = False, shuffle: bool = True, longer: str = LONGER_WINDOW):
+        if longer not in LONGER_RULES:
+            raise InputFormatError(f"unknown rule '{longer}' for motions longer than max_motion_length",
+                                   fix=f"use one of: {', '.join(LONGER_RULES)}")
+        if max_length < 2 * unit:
+            raise InputFormatError(f"max_motion_length {max_length} is shorter than {2 * unit} frames",
+                                   fix=f"use a max_motion_length of at least {2 * unit} frames")
         for i, n in enumerate(lengths):
-            if n > max_length:
-                raise MotionError(f"pair {i} has {n} frames, more than max_motion_length {max_length}",
-                                  fix="cut motions to at most max_motion_length frames")
             if n < 2 * unit:
                 raise MotionError(f"pair {i} has {n} frames, fewer than {2 * unit}", fix="drop too-short motions")
-        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.lengths, self.batch_size, self.seed = list(lengths), batch_size, seed
         self.unit, self.frozen, self.drop_last, self.shuffle = unit, frozen, drop_last, shuffle
+        self.max_length, self.longer = max_length, longer
+        self.window = (max_length // unit) * unit
+        self.longer_count = sum(n > max_length for n in self.lengths)
         self._frozen_plan: list[list[Crop]] | None = None
+
+    def _source_length(self, n: int) -> int:
+        """Frames the official crop is drawn from: the first max_length under `head`, all of them otherwise."""
+        return min(n, self.max_length) if self.longer == LONGER_HEAD else n
 
     def _plan(self, epoch: int) -> list[list[Crop]]:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
         crops = []
         for i in order:
-            n = self.lengths[i]
+            n = self._source_length(self.lengths[i])
             length = crop_length(n, self.unit, bool(rng.integers(3) == 2))
             crops.append(Crop(int(i), int(rng.integers(0, n - length + 1)), length))
         stop = len(crops) - (len(crops) % self.batch_size if self.drop_last else 0)
         return [crops[k:k + self.batch_size] for k in range(0, stop, self.batch_size)]
 
+    def _windows(self, plan: list[list[Crop]], epoch: int) -> list[list[Crop]]:
+        """`plan` with every crop longer than the window cut to a seeded random window of it (own stream)."""
+        if not any(c.length > self.window for batch in plan for c in batch):
+            return plan
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        out = []
+        for batch in plan:
+            row = []
+            for c in batch:
+                if c.length > self.window:
+                    c = Crop(c.index, c.start + int(rng.integers(0, c.length - self.window + 1)), self.window)
+                row.append(c)
+            out.append(row)
+        return out
+
     def epoch(self, epoch: int) -> list[list[Crop]]:
         if not self.frozen:
-            return self._plan(epoch)
+            return self._windows(self._plan(epoch), epoch)
         if self._frozen_plan is None:
             self._frozen_plan = self._plan(0)
-        return self._frozen_plan
+        return self._windows(self._frozen_plan, epoch)
 
     def batches_per_epoch(self) -> int:
         n = len(self.lengths)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def longer_note(self, what: str) -> str | None:
+        """One line saying how many of `what` are longer than max_length and what was done, or None."""
+        if not self.longer_count:
+            return None
+        return (f"{what}: {self.longer_count} of {len(self.lengths)} motions longer than max_motion_length "
+                f"{self.max_length} were cropped to {self.window} frames ({LONGER_RULES[self.longer]})")
 
 
 def window_batches(n_items: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -269,6 +331,10 @@ def window_batches(n_items: int, batch_size: int, seed: int, epoch: int) -> list
 
 def padded_motion(motion: np.ndarray, crop: Crop, mean: np.ndarray, std: np.ndarray, max_length: int) -> np.ndarray:
     """Normalised crop zero-padded to (max_length, 263) float32."""
+    if crop.length > max_length or crop.start + crop.length > motion.shape[0]:
+        raise MotionError(f"crop of {crop.length} frames at {crop.start} does not fit a motion of "
+                          f"{motion.shape[0]} frames padded to {max_length}",
+                          fix="plan crops with ReactionPlan(max_length=max_motion_length)")
     out = np.zeros((max_length, motion.shape[1]), np.float32)
     out[:crop.length] = (motion[crop.start:crop.start + crop.length] - mean) / std
     return out

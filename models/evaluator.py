@@ -346,7 +346,7 @@ class EvaluatorTraining:
     seed: int = 1234
     """seed of initialisation, crops and order"""
     max_length: int = 200
-    """frames every motion is padded to"""
+    """frames every motion is padded to (longer motions: a seeded random window of this many frames per epoch)"""
     extra: dict[str, Any] = field(default_factory=dict)
     """provenance recorded in the evaluator file (release checksum, encoder, ...)"""
 
@@ -357,7 +357,7 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     """Train on (T_i, 263) raw motions and their (16, D) video features; returns the frozen evaluator (unsaved,
     id `untrained` until `save_vimo_evaluator`). Motions are normalised with `mean`/`std` (pass the RVQ meta
     statistics so the evaluator sees what the benchmark feeds it)."""
-    from vimo.models.data import ReactionPlan, padded_motion
+    from vimo.models.data import LONGER_WINDOW, ReactionPlan, padded_motion
 
     if not motions or len(motions) != len(videos) or len(videos) != len(video_ids):
         raise InputFormatError(f"{len(motions)} motions, {len(videos)} videos, {len(video_ids)} ids",
@@ -366,8 +366,9 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     model = VimoEvaluator(cfg, mean, std, video_encoder_id=video_encoder_id, metadata=dict(training.extra))
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=training.lr)
+    # motions longer than max_length: a seeded random window of max_length frames, new every epoch (data.py)
     plan = ReactionPlan([m.shape[0] for m in motions], training.batch_size, training.seed, unit=cfg.unit_length,
-                        max_length=training.max_length, frozen=False)
+                        max_length=training.max_length, frozen=False, longer=LONGER_WINDOW)
     index = {v: i for i, v in enumerate(dict.fromkeys(video_ids))}
     ids = np.array([index[v] for v in video_ids])
     history = []
@@ -390,5 +391,6 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     if not np.isfinite(history).all():
         raise InputFormatError("evaluator training diverged (NaN loss)", fix="lower the learning rate")
     model.metadata.update({"loss_history": history, "training": {k: v for k, v in asdict(training).items()
-                                                                 if k != "extra"}, "train_pairs": len(motions)})
+                                                                 if k != "extra"}, "train_pairs": len(motions),
+                           "longer_than_max_length": plan.longer_count})
     return model.eval().requires_grad_(False)

@@ -1,6 +1,7 @@
 """Reaction generation with trained HERO checkpoints: video -> codes -> 263-d features -> joints.
 
-Inference as the official `gen.py` / evaluation: length rounded down to a multiple of 4 (max 200 frames);
+Inference as the official `gen.py` / evaluation: length rounded down to a multiple of 4 (max 200 frames, the
+preset's max_motion_length in general: 40 for `tiny`);
 masked transformer with 10 steps, CFG scale 4, top-k 0.9, temperature 1; residual transformer with CFG 5 and
 Gumbel sampling; the RVQ decoder sums all 6 layers' codes; features are denormalised with the RVQ meta
 statistics and joints recovered with `recover_from_ric`.
@@ -72,23 +73,26 @@ def load_hero(checkpoints: str | Path, preset_name: str | Preset = "hero", devic
     return Hero(rvq, nets[0], nets[1], mean, std, p)
 
 
-def token_length(frames: int, unit: int = 4) -> int:
-    """Frames -> tokens: rounded down to a multiple of `unit`, at most 200 frames, at least one token."""
+def token_length(frames: int, unit: int = 4, max_frames: int = MAX_FRAMES) -> int:
+    """Frames -> tokens: rounded down to a multiple of `unit`, at most `max_frames` (official: 200; a model
+    generates at most its preset's max_motion_length, the longest sample it was trained on), at least one
+    token."""
     if frames < unit:
         raise InputFormatError(f"length {frames} is shorter than one token ({unit} frames)",
                                fix=f"ask for at least {unit} frames")
-    return min(frames, MAX_FRAMES) // unit
+    return min(frames, max_frames) // unit
 
 
 @torch.no_grad()
 def generate_reactions(hero: Hero, video_features: np.ndarray, *, frames: int = 88, samples: int = 1,
                        seed: int = 10107, mask_cond_scale: float = 4.0, res_cond_scale: float = 5.0,
                        time_steps: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """(16, D) video features -> features (K, T, 263) float32 and joints (K, T, 22, 3), T = 4 * tokens."""
+    """(16, D) video features -> features (K, T, 263) float32 and joints (K, T, 22, 3), T = 4 * tokens;
+    `frames` is capped at the preset's max_motion_length (200 for `hero`, as the official gen.py; 40 for `tiny`)."""
     if video_features.ndim != 2 or video_features.shape[1] != hero.preset.transformer.video_dim:
         raise InputFormatError(f"video features have shape {video_features.shape}, expected "
                                f"(16, {hero.preset.transformer.video_dim})", fix="use the encoder of the checkpoints")
-    n = token_length(frames, hero.preset.unit_length)
+    n = token_length(frames, hero.preset.unit_length, hero.preset.max_motion_length)
     torch.manual_seed(seed)
     device = next(hero.mask.parameters()).device
     video = torch.from_numpy(np.ascontiguousarray(video_features, np.float32)).to(device)

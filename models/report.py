@@ -100,6 +100,7 @@ def render_report(results: dict[str, Any]) -> str:
                      f"{_fmt(s['metrics'].get('diversity'))} | {_fmt(s['metrics'].get('multimodality'))} | {rp} | "
                      f"{_fmt(s['metrics'].get('matching_score'))} |")
     notes = [f"- {n}" for s in results["sets"].values() for n in s.get("notes", [])]
+    notes += [f"- {n}" for n in (rec or {}).get("notes", [])]
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
     if results.get("variants"):

@@ -35,7 +35,7 @@ from vimo.errors import InputFormatError
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
 from vimo.models.configs import Preset, StageRecipe, preset
 from vimo.models.data import (
-    MotionWindows, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation, window_batches,
+    LONGER_WINDOW, MotionWindows, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation, window_batches,
 )
 from vimo.models.rvq import RVQVAE, rvq_loss
 from vimo.models.transformers import MaskTransformer, ResidualTransformer
@@ -208,6 +208,8 @@ class _Stage:
 
     model: nn.Module
     scheduler_from_warm_up: bool
+    notes: list[str] = []
+    """data rules applied (e.g. motions longer than max_motion_length), recorded in run.json and the summary"""
 
     def batches(self, epoch: int) -> list: ...
 
@@ -287,8 +289,11 @@ class _TransformerStage(_Stage):
         encoder = build_encoder(cfg.encoder, p.transformer.video_dim)
         cache = FeatureCache(cfg.feature_cache or Path(cfg.out) / "video_features")
         self.features = release_video_features(release, self.videos, encoder, cache)
+        # motions longer than max_motion_length: a seeded random window of it, new every epoch (data.py)
         self.plan = ReactionPlan([m.shape[0] for m in self.motions], batch_size, seed, unit=p.unit_length,
-                                 max_length=p.max_motion_length, frozen=not cfg.resample_each_epoch)
+                                 max_length=p.max_motion_length, frozen=not cfg.resample_each_epoch,
+                                 longer=LONGER_WINDOW)
+        self.notes = [n for n in [self.plan.longer_note("training pairs")] if n]
         self.model = (MaskTransformer if cfg.stage == "mask" else ResidualTransformer)(p.transformer).to(device)
         self.stage = cfg.stage
 
@@ -430,7 +435,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "run.json", {"config": _config_dict(cfg), "preset": asdict(p), "variant": p.variant,
-                                      "data": release.describe(), "world_size": world})
+                                      "data": release.describe(), "world_size": world, "notes": stage.notes})
         _write_opt_txt(out / "opt.txt", cfg, p, recipe, batch_size, epochs, seed)
         if cfg.stage == "rvq":
             save_npy(out / "meta" / "mean.npy", stage.mean)
@@ -514,7 +519,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
             progress.stop()
     last = state.metrics[-1] if state.metrics else {}
     return {"stage": cfg.stage, "steps": state.total_it, "epoch": state.epoch, "finished": state.epoch >= epochs,
-            "last": last, "latest": str(latest), "world_size": world}
+            "last": last, "latest": str(latest), "world_size": world, "notes": list(stage.notes)}
 
 
 def lr_schedule(recipe: StageRecipe, steps: int, *, scheduler_from_warm_up: bool) -> list[float]:

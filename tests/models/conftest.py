@@ -9,9 +9,11 @@ import pytest
 HML3D = Path(__file__).parents[1] / "data" / "humanml3d"
 
 
-def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: int = 0) -> Path:
-    """Motions: HumanML3D Mean + 0.5 Std x noise (24..40 frames; one crop of the real clip 012314);
-    videos: (F, 16, 16, 3) uint8 frames arrays stored as .npy under videos/<sub>/."""
+def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: int = 0,
+                       lengths: tuple[int, int] = (24, 40)) -> Path:
+    """Motions: HumanML3D Mean + 0.5 Std x noise (`lengths` = 24..40 frames inclusive by default, the tiny preset's
+    max_motion_length; one crop of the real 170-frame clip 012314); videos: (F, 16, 16, 3) uint8 frames arrays
+    stored as .npy under videos/<sub>/."""
     rng = np.random.default_rng(seed)
     mean, std = np.load(HML3D / "Mean.npy"), np.load(HML3D / "Std.npy")
     real = np.load(HML3D / "new_joint_vecs_012314.npy")
@@ -21,7 +23,7 @@ def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: i
     lines: dict[str, list[str]] = {"train": [], "test": []}
     for i in range(n_train + n_test):
         split = "train" if i < n_train else "test"
-        n = int(rng.integers(24, 41))
+        n = int(rng.integers(lengths[0], lengths[1] + 1))
         motion = real[:n] if i == 0 else (mean + 0.5 * std * rng.standard_normal((n, 263))).astype(np.float32)
         np.save(root / "vector_263" / f"m{i:03d}.npy", motion.astype(np.float32))
         sub = ("explosion", "dribbling")[i % 2]
@@ -38,6 +40,17 @@ def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: i
 @pytest.fixture
 def tiny_release(tmp_path) -> Path:
     return write_tiny_release(tmp_path / "release")
+
+
+#: motion lengths of `long_release`: most longer than the tiny preset's max_motion_length (40), as the 40..200
+#: frame clips of a real vimo release; the real clip 012314 (170 frames) is cut to its length
+LONG_FRAMES = (32, 160)
+
+
+@pytest.fixture
+def long_release(tmp_path) -> Path:
+    """A tiny release whose motions are 32..160 frames long (most > the tiny max_motion_length 40)."""
+    return write_tiny_release(tmp_path / "long-release", n_train=8, n_test=6, seed=3, lengths=LONG_FRAMES)
 
 
 def _stats(root: Path, motions: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -98,7 +98,9 @@ def test_frozen_plan_and_resampling():
                                                       crop_length(lengths[c.index], 4, True))
             assert 0 <= c.start <= lengths[c.index] - c.length
     with pytest.raises(MotionError):
-        ReactionPlan([41], 2, seed=0, max_length=40)
+        ReactionPlan([7], 2, seed=0, max_length=40)
+    # longer than max_motion_length: a window of max_motion_length frames (test_long_motions.py), no error
+    assert [c.length for b in ReactionPlan([120], 2, seed=0, max_length=40).epoch(0) for c in b] == [40]
 
 
 def test_relative_release_root(tiny_release, monkeypatch):

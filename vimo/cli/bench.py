@@ -17,6 +17,10 @@ test.txt; `--split seen_unseen` trains on splits/seen_unseen/train.txt and tests
 (splits/seen_unseen/test.txt). A split benchmark must be given the evaluator of the base benchmark with
 --evaluator (it refuses to train its own): `vimo leaderboard` ranks base and split results as rows of one table
 only when their evaluator and protocol are the same, and refuses otherwise.
+Motions longer than the preset's max_motion_length (tiny: 40 frames, hero: 200): training (HERO and the vimo
+evaluator) uses a seeded random window of max_motion_length frames, new every epoch; evaluation (test sets,
+MultiModality, reconstruction) uses their first max_motion_length frames, identical across replications and
+variants. report.md / results.json note how many motions were cut ("N of K motions longer than ...").
 """
 from __future__ import annotations
 
@@ -64,6 +68,9 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
           ) -> None:
     """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json.
 
+    Motions longer than the preset's max_motion_length (tiny: 40) are trained on seeded random windows of that
+    many frames and evaluated on their first max_motion_length frames; the report notes how many were cut.
+
     Training split: vimo bench vimo-1.0/ --split t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar --out
     bench/vimo-1.0-t2 (scored with the base benchmark's evaluator; vimo leaderboard ranks base and t2 as rows of
     one table and refuses results of different evaluators or protocols).
@@ -79,6 +86,11 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
                       epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]),
                       split=split)
     results = run_bench(cfg)
+    longer = results["provenance"].get("longer_than_max_motion_length") or {}
+    if any(longer.values()):
+        console.print(f"[yellow]note[/] motions longer than max_motion_length {results['protocol']['max_motion_length']}"
+                      f": {longer.get('train', 0)} train (random windows), {longer.get('test', 0)} test (first "
+                      f"{results['protocol']['max_motion_length']} frames); see {out / 'report.md'}")
     if human_eval:
         push_human_eval_round(cfg, human_eval, workspace, pairs=human_eval_pairs, overlap=human_eval_overlap,
                               render=render)

@@ -10,6 +10,9 @@ Examples:
     vimo train rvq  --release vimo-1.0/ --split t2 --out runs/t2/rvq          # T2 training split (its own Mean/Std)
     vimo train mask --release vimo-1.0/ --train-list my_pairs.txt --out runs/custom/mask --rvq runs/custom/rvq
 Re-running the same command after a kill resumes from <out>/model/latest.tar.
+Motions longer than the preset's max_motion_length (tiny: 40 frames, hero: 200) are trained on a seeded random
+window of max_motion_length frames, new every epoch (the official crop rule is drawn first); shorter motions keep
+the official crops. The count is printed and recorded in run.json ("notes").
 """
 from __future__ import annotations
 
@@ -75,6 +78,8 @@ def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
         cfg = config_from_file(config, **changed)
     summary = main_from_env(cfg)
     last = summary["last"]
+    for note in summary.get("notes", []):
+        console.print(f"[yellow]note[/] {note}")
     state = "finished" if summary["finished"] else "stopped (re-run to resume)"
     console.print(f"[green]{stage}[/] {state}: {summary['steps']} steps, epoch {summary['epoch']}, "
                   f"loss {last.get('loss', float('nan')):.4f} -> {summary['latest']}")
