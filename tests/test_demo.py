@@ -1,26 +1,120 @@
-"""`vimo demo` on a reduced size: every artefact exists and the figures are sane."""
+"""`vimo demo --reduced`: the whole mission on the embedded default, end to end, with the real parts
+(conversion of fake source trees, EGL renders, the Runway stand-in, a real Label Studio server with
+simulated annotators, a release, a tiny HERO benchmark), then a resume that redoes nothing."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vimo.cli import main
 
 
-def test_demo_reduced(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--interactions", "6", "--seed", "3"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["figures"]["clips"] == 12
-    assert summary["figures"]["max bone-length error of recovery (m)"] < 1e-5
-    feats = sorted((out / "vector_263").glob("*.npy"))
-    assert len(feats) == 12
-    for f in feats:
-        arr = np.load(f)
-        assert arr.ndim == 2 and arr.shape[1] == 263 and np.isfinite(arr).all()
-    assert np.load(out / "Std.npy").shape == (263,)
-    png = (out / "demo_interactions.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["demo", "--out", str(out), "--reduced", "--seed", "1"]) == 0
+    return out
+
+
+def _steps(out):
+    return {p.stem: json.loads(p.read_text()) for p in (out / "steps").glob("*.json")}
+
+
+def _db(out):
+    return sqlite3.connect(out / "ws" / "catalog.sqlite")
+
+
+def test_every_step_ran_and_left_its_artefacts(demo, capsys):
+    steps = _steps(demo)
+    assert set(steps) == {"sources", "convert", "render", "restyle", "screening", "pairs", "pairing", "rating",
+                          "release", "bench"}
+    summary = json.loads((demo / "summary.json").read_text())
+    for name, path in summary["artefacts"].items():
+        assert Path(path).exists(), (name, path)
+    assert any("SIMULATED" in n for n in summary["notes"]) and any("STAND-IN" in n for n in summary["notes"])
+    # the fake sources are said to be synthetic, and hold no model file of the real datasets
+    assert "SYNTHETIC" in (demo / "sources" / "README.txt").read_text()
+
+
+def test_conversion_and_videos(demo):
+    steps = _steps(demo)
+    conv = steps["convert"]["figures"]
+    assert conv["interx clips"] == 12 and conv["egohumans clips"] >= 2 and conv["harmony4d clips"] >= 2
+    with _db(demo) as db:
+        n_clips = db.execute("SELECT COUNT(*) FROM clips WHERE status='ok'").fetchone()[0]
+        renders = db.execute("SELECT video_id, path, n_frames, provenance FROM videos WHERE kind='rendered'").fetchall()
+        clip_frames = dict(db.execute("SELECT clip_id, n_frames FROM clips"))
+        restyled = db.execute("SELECT provenance, status FROM videos WHERE kind='restyled'").fetchall()
+    subjects = [json.loads(p)["subject"] for _, _, _, p in renders]
+    assert subjects.count("actor") == n_clips and subjects.count("reactor") == n_clips
+    import imageio_ffmpeg
+
+    vid, path, n_frames, _ = renders[0]
+    reader = imageio_ffmpeg.read_frames(str(demo / "ws" / path))
+    meta = next(reader)
+    decoded = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
+    assert meta["size"] == (160, 128) and len(decoded) == n_frames
+    assert decoded[len(decoded) // 2].std() > 5, "a body is drawn, not a flat frame"
+    # restyled copies come from the stand-in, say so, and were screened
+    assert len(restyled) == 3
+    for prov, status in restyled:
+        assert "STAND-IN" in json.loads(prov)["standin"] and status in ("usable", "unusable", "pending_screening")
+        assert json.loads(prov).get("subject") != "reactor"
+    assert min(clip_frames.values()) >= 40
+
+
+def test_rounds_find_the_biased_annotator_and_decide_pairs(demo):
+    steps = _steps(demo)
+    rating = steps["rating"]["figures"]
+    assert rating["QC: most biased annotator"] == "simulated-rater-biased@example.com"
+    assert rating["QC: its bias (reaction plausibility)"] < -1.0
+    assert rating["QC: annotations rejected by the inspector"] > 0
+    assert rating["accepted"] > 0 and rating["accepted"] + rating["rejected"] + rating["undecided"] \
+        == rating["rating tasks"]
+    assert steps["pairing"]["figures"]["pairs added"] > 0
+    with _db(demo) as db:
+        users = {r[0] for r in db.execute("SELECT DISTINCT annotator FROM annotations")}
+        origins = dict(db.execute("SELECT origin, COUNT(*) FROM pairs GROUP BY origin"))
+    assert users and all(u.startswith("simulated-") for u in users)
+    assert origins.get("source", 0) > 0 and any(o.startswith("pairing-") for o in origins)
+    report = json.loads((demo / "ws/annotation/rounds/rating-main-001/report.json").read_text())
+    biased = report["annotators"]["simulated-rater-biased@example.com"]
+    # after the inspection the biased rater's off-scale annotations no longer count
+    assert biased["ratings"] < steps["rating"]["figures"]["rating tasks"]
+
+
+def test_release_splits_and_benchmark(demo):
+    steps = _steps(demo)
+    root = Path(steps["release"]["release"])
+    assert (root / "README.md").is_file() and any((root / "meta" / "figures").glob("*.png"))
+    test = (root / "test.txt").read_text().splitlines()
+    train = (root / "train.txt").read_text().splitlines()
+    assert test and train and not set(test) & set(train)
+    assert (root / "splits" / "t2" / "train.txt").read_text().strip()
+    assert (root / "splits" / "seen_unseen" / "test.txt").read_text().strip()
+    bench = demo / "bench"
+    for name in ("base", "t2"):
+        res = json.loads((bench / name / "results.json").read_text())
+        assert (bench / name / "report.md").is_file()
+        fid = res["sets"]["test"]["metrics"]["fid"]
+        assert np.isfinite(fid["mean"]) and len(fid["values"]) == 2  # the reduced demo's 2 replications
+        assert res["sets"]["test"]["size"] == len(test)
+    board = (bench / "leaderboard.md").read_text()
+    assert "| base |" in board and "| t2 |" in board
+    base = json.loads((bench / "base" / "results.json").read_text())
+    t2 = json.loads((bench / "t2" / "results.json").read_text())
+    assert base["evaluator"]["id"] == t2["evaluator"]["id"]
+
+
+def test_a_second_run_resumes_without_redoing_anything(demo, capsys):
+    before = {p.name: p.stat().st_mtime_ns for p in (demo / "steps").glob("*.json")}
+    capsys.readouterr()
+    assert main(["demo", "--out", str(demo), "--reduced", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "vimo demo: done" in printed and str(out / "summary.json") in printed
+    assert printed.count("done in an earlier run") == len(before)
+    assert {p.name: p.stat().st_mtime_ns for p in (demo / "steps").glob("*.json")} == before
+    assert "vimo demo: done" in printed and str(demo / "summary.json") in printed

@@ -1,8 +1,9 @@
-"""`vimo demo`: the mission end to end on synthetic data vimo generates itself.
+"""`vimo demo`: the mission end to end on data vimo makes itself (see vimo.demo for the steps).
 
 Examples:
-    vimo demo
-    vimo demo --out demo_out --interactions 48 --seed 1
+    vimo demo                          # -> demo_out/ (about 10 minutes on 2 cores)
+    vimo demo --out demo_out --reduced # the small form the tests run
+    vimo demo --fresh                  # start over instead of resuming
 """
 from __future__ import annotations
 
@@ -11,26 +12,42 @@ from pathlib import Path
 import typer
 
 
-def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder"),
-         interactions: int = typer.Option(24, help="number of synthetic interactions"),
-         seed: int = typer.Option(0, help="seed of everything random")) -> None:
-    """Run the mission end to end on the embedded synthetic data and print where each artefact is.
+def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder (a finished step there is skipped)"),
+         reduced: bool = typer.Option(False, help="the small form (fewer clips, smaller videos, shorter bench)"),
+         seed: int = typer.Option(0, help="seed of everything random"),
+         workers: int = typer.Option(2, help="parallel processes for conversion and rendering"),
+         bench: bool = typer.Option(True, help="run the benchmark steps (needs the train extra)"),
+         fresh: bool = typer.Option(False, help="delete the output folder first")) -> None:
+    """Run the mission end to end: fake sources -> convert -> render -> restyle (stand-in) -> screening,
+    pairing and rating rounds on a local Label Studio (simulated annotators) -> release + card -> tiny
+    HERO benchmark (base vs T2) -> summary.
 
     vimo demo --out demo_out
     """
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vimo.demo import DemoConfig, run_demo, summary_text
+    from vimo.demo import STEPS, DemoConfig, Reporter, run_demo, summary_text
 
     console = Console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("vimo demo", total=5)
+    columns = (TextColumn("{task.description:<64}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        overall = bar.add_task("vimo demo", total=len(STEPS) - (0 if bench else 1))
+        detail = bar.add_task("", total=None, visible=False)
 
-        def step(desc: str) -> None:
-            bar.update(task, description=desc)
-            bar.advance(task)
+        class Bars(Reporter):
+            def step(self, name: str, index: int, total: int) -> None:
+                bar.update(overall, completed=index, total=total,
+                           description=f"step {min(index + 1, total)}/{total}: {name}")
+                bar.update(detail, visible=False, completed=0, total=None, description="")
 
-        res = run_demo(DemoConfig(out=out, n_interactions=interactions, seed=seed), progress=step)
-        bar.update(task, completed=5, description="done")
-    console.print(summary_text(res))
+            def detail(self, description: str, done: int, total: int | None) -> None:
+                bar.update(detail, visible=True, description=f"  {description}"[:64], completed=done, total=total)
+
+            def note(self, text: str) -> None:
+                bar.console.print(text, highlight=False, markup=False)
+
+        res = run_demo(DemoConfig(out=out, reduced=reduced, seed=seed, workers=workers, bench=bench, fresh=fresh),
+                       Bars())
+        bar.update(detail, visible=False)
+    print(summary_text(res))  # plain: long paths must not wrap

@@ -132,8 +132,10 @@ def write_interx_person(path: Path, joints_120: np.ndarray, model, betas: np.nda
 
 def write_interx_tree(root: str | Path, body_models: str | Path, *, n: int = 3, seed: int = 0,
                       kinds: tuple[str, ...] | None = None, duration_s: float | None = None,
-                      orders: dict[int, int] | None = None, write_models: bool = True) -> InterXTree:
-    """A fake Inter-X_Dataset/ with `n` sequences (120 fps SMPL-X npz, annots, splits, texts)."""
+                      orders: dict[int, int] | None = None, write_models: bool = True,
+                      per_group: int = 10) -> InterXTree:
+    """A fake Inter-X_Dataset/ with `n` sequences (120 fps SMPL-X npz, annots, splits, texts);
+    `per_group` sequences share a subject group (GNNN) and a group's takes are numbered from 0."""
     root, body_models = Path(root), Path(body_models)
     if write_models:
         write_body_models(body_models, "smplx")
@@ -148,7 +150,7 @@ def write_interx_tree(root: str | Path, body_models: str | Path, *, n: int = 3, 
                      world_yaw=float(rng.uniform(-np.pi, np.pi)), world_offset=(float(rng.uniform(-2, 2)), 0.0,
                                                                                float(rng.uniform(-2, 2))))
         action = x.interx_action if x.interx_action is not None else 29
-        seq = interx_sequence_id(1 + i // 10, i % 10, action, i)
+        seq = interx_sequence_id(1 + i // per_group, i % per_group, action, i)
         order = (orders or {}).get(i, int(rng.integers(0, 2)))
         actor_is_p1 = order == 1
         p1, p2 = (x.actor, x.reactor) if actor_is_p1 else (x.reactor, x.actor)
