@@ -68,11 +68,11 @@ class DemoScale:
     """rating overlap (one of the raters is biased)"""
     per_video: int = 2
     """pairing candidates per video"""
-    bench_epochs: int = 2
+    bench_epochs: int = 6
     """training epochs of every HERO stage (tiny preset)"""
-    replications: int = 5
-    """evaluation replications (the official protocol has 20)"""
-    evaluator_epochs: int = 4
+    replications: int = 20
+    """evaluation replications (the official protocol's 20)"""
+    evaluator_epochs: int = 10
     batch_size: int = 8
     """evaluation batch (official 32; the demo's test sets are small)"""
 
@@ -493,9 +493,9 @@ class Demo:
             rounds.close(insp.id, pull=False)
             # a reserve annotator replaces each rejected annotation (the tasks' overlap was raised)
             reserve = SimulatedAnnotator("rater-reserve", noise=0.6, seed=self.cfg.seed * 10 + 33)
-            counted = {a.task_id for a in rounds.ledger.annotations(r.id) if a.status == "rejected"}
+            replace = {a.task_id for a in rounds.ledger.annotations(r.id) if a.status == "rejected"}
             self._answer(rounds, r.id, [reserve],
-                         lambda sim, t, d: sim.rating_result(truth[t]) if t in counted else None,
+                         lambda sim, t, d: sim.rating_result(truth[t]) if t in replace else None,
                          "rating: replacement scores")
             final = rounds.close(r.id)
         with self.workspace() as ws:
@@ -630,10 +630,18 @@ def summary_text(res: DemoResult) -> str:
             lines.append(f"{name} ({_duration(rec.get('seconds') or 0.0)}):")
             lines += [f"  {k}: {_fmt(v)}" for k, v in figs.items()]
     lines += ["", "artefacts:"]
-    lines += [f"  {k:<22} {v}" for k, v in res.artefacts.items()]
+    lines += [f"  {k:<22} {_shown(v)}" for k, v in res.artefacts.items()]
     if notes:
         lines += ["", "labelled as such:"] + [f"  - {n}" for n in notes]
     return "\n".join(lines)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it lies below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _fmt(v: Any) -> str:
