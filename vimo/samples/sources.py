@@ -262,24 +262,24 @@ def write_ego_sequence(seq_dir: Path, spec: EgoSequence, tree: EgoTree, rel: str
     tree.written[rel] = written
 
 
-def write_egohumans_tree(root: str | Path, sequences: list[EgoSequence]) -> EgoTree:
-    """<root>/<NN_activity>/<NNN_activity>/processed_data/smpl/NNNNN.npy (+ ego/ariaNN/)."""
-    root = Path(root)
-    tree = EgoTree(root=root)
+def _write_capture_tree(root: str | Path, sequences: list[EgoSequence], harmony4d: bool) -> EgoTree:
+    tree = EgoTree(root=Path(root))
     for spec in sequences:
         rel = f"{spec.activity}/{spec.name}"
-        write_ego_sequence(root / rel, spec, tree, rel)
+        if harmony4d:
+            rel = f"{spec.split or 'train'}/{rel}"
+        write_ego_sequence(tree.root / rel, spec, tree, rel)
     return tree
+
+
+def write_egohumans_tree(root: str | Path, sequences: list[EgoSequence]) -> EgoTree:
+    """<root>/<NN_activity>/<NNN_activity>/processed_data/smpl/NNNNN.npy (+ ego/ariaNN/)."""
+    return _write_capture_tree(root, sequences, harmony4d=False)
 
 
 def write_harmony4d_tree(root: str | Path, sequences: list[EgoSequence]) -> EgoTree:
     """<root>/{train,test}/<NN_activity>/<NNN_activity>/processed_data/smpl/NNNNN.npy, aria01/aria02."""
-    root = Path(root)
-    tree = EgoTree(root=root)
-    for spec in sequences:
-        rel = f"{spec.split or 'train'}/{spec.activity}/{spec.name}"
-        write_ego_sequence(root / rel, spec, tree, rel)
-    return tree
+    return _write_capture_tree(root, sequences, harmony4d=True)
 
 
 # ----------------------------------------------------------------------------- AMASS
