@@ -108,6 +108,7 @@ def test_leaderboard_ranks_and_refuses_incomparable_results(benched, tmp_path):
     r = CliRunner().invoke(_app(leaderboard), ["leaderboard", str(tmp / "b1"), str(tmp_path / "t2"),
                                                "--out", str(tmp_path / "lb")])
     assert r.exit_code == 0, r.output
+    assert "vimo-tiny-t2 [base]  FID" in r.output  # the split is printed as text, not eaten as a rich tag
     csv = (tmp_path / "lb/leaderboard.csv").read_text().splitlines()
     assert csv[0].startswith("rank,") and csv[1].split(",")[1] == "vimo-tiny-t2"  # lower FID ranks first
     assert first["evaluator"]["id"] in (tmp_path / "lb/leaderboard.md").read_text()

@@ -115,7 +115,9 @@ def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folder
 
     rows = write_leaderboard(folders, out, set_name)
     for r in rows:
-        console.print(f"{r['rank']}. {r['release']} [{r['split']}]  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}")
+        # markup off: "[t2]" is text, not a rich style tag
+        console.print(f"{r['rank']}. {r['release']} [{r['split']}]  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}",
+                      markup=False, highlight=False)
     console.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")
 
 
