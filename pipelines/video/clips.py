@@ -13,7 +13,11 @@ so the video keeps one frame per motion frame; the count is recorded, and a clip
 MAX_FILLED_FRACTION of its frames fails. Aria frames are written as stored (`aria_orientation`
 "stored"): the stored rgb images are the native sensor image turned 90 degrees clockwise
 (x' = W - y, y' = x), which is the upright view; "native" turns them back to the sensor's
-orientation.
+orientation. Checked against the official EgoHumans code (lib/datasets/aria_camera.py): its image
+size is "for the rotated images wrt to humans", the `rotated_rgb` folder holds "the original VRS
+format images", and its undistortion turns a stored frame 90 degrees counter-clockwise into the
+sensor frame, remaps it and turns it back clockwise. So the stored frames are what the wearer saw
+upright; undoing the turn is only for work in the sensor frame (calibration, projection).
 """
 from __future__ import annotations
 
