@@ -633,6 +633,17 @@ def summary_text(res: DemoResult) -> str:
     lines += [f"  {k:<22} {_shown(v)}" for k, v in res.artefacts.items()]
     if notes:
         lines += ["", "labelled as such:"] + [f"  - {n}" for n in notes]
+    ws = _shown(str(res.out / "ws"))
+    lines += ["", "look around:",
+              f"  vimo workspace status {ws}",
+              f"  vimo pairs list --workspace {ws} --status accepted",
+              f"  vimo annotate round status --workspace {ws}",
+              f"  vimo annotate server start --workspace {ws}   # the rounds in Label Studio's UI (admin password: "
+              "see annotation/README.md)"]
+    if "release" in res.artefacts:
+        lines.append(f"  vimo release verify {_shown(res.artefacts['release'])}")
+    if "leaderboard" in res.artefacts:
+        lines.append(f"  cat {_shown(res.artefacts['leaderboard'])}")
     return "\n".join(lines)
 
 
