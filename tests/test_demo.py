@@ -76,6 +76,11 @@ def test_rounds_find_the_biased_annotator_and_decide_pairs(demo):
     assert rating["accepted"] > 0 and rating["accepted"] + rating["rejected"] + rating["undecided"] \
         == rating["rating tasks"]
     assert steps["pairing"]["figures"]["pairs added"] > 0
+    # the annotation procedure: a trial, instructions bumped from it, the main round on the new version
+    assert rating["trial tasks"] == 6 and steps["rating"]["trial_round"].startswith("rating-trial-")
+    assert rating["instructions version after the trial"] == rating["main round instructions version"] == 2
+    bumped = (demo / "ws/annotation/templates/instructions/rating/v2.html")
+    assert bumped.is_file() and "What changed in version 2" in bumped.read_text()
     with _db(demo) as db:
         users = {r[0] for r in db.execute("SELECT DISTINCT annotator FROM annotations")}
         origins = dict(db.execute("SELECT origin, COUNT(*) FROM pairs GROUP BY origin"))

@@ -16,7 +16,8 @@ Steps (each one resumable: a finished step leaves `steps/<name>.json` and is ski
  6. pairs      the source pairs (`vimo pairs assemble`: usable videos of the actor + the reaction);
  7. pairing    a pairing round proposing other reactions for each video, answered by SIMULATED
                annotators; accepted candidates become new pairs;
- 8. rating     a rating round of every candidate pair (motion quality, reaction plausibility, 1-5) by
+ 8. rating     a pre-labelling trial on a sample (its report, then the instructions bumped from it),
+               then the main rating round of every candidate pair (motion quality, reaction plausibility, 1-5) by
                SIMULATED annotators whose scores carry noise, one of them biased; the round's report
                finds the biased one, an inspection round (a SIMULATED inspector) rejects their
                off-scale annotations, a reserve annotator replaces them, and the pairs are decided;
@@ -68,6 +69,8 @@ class DemoScale:
     """rating overlap (one of the raters is biased)"""
     per_video: int = 2
     """pairing candidates per video"""
+    trial: int = 10
+    """pairs in the pre-labelling trial of the rating round"""
     bench_epochs: int = 6
     """training epochs of every HERO stage (tiny preset)"""
     replications: int = 20
@@ -79,7 +82,7 @@ class DemoScale:
 
 FULL = DemoScale()
 REDUCED = DemoScale(interx=12, ego_sequences=2, h4d_sequences=2, size=(160, 128), restyle=3, raters=3, per_video=2,
-                    bench_epochs=1, replications=2, evaluator_epochs=1)
+                    trial=6, bench_epochs=1, replications=2, evaluator_epochs=1)
 
 #: (activity folder, synthetic kind acting it out) of the fake Ego-Humans / Harmony4D sequences, used in
 #: turn; the activities are ones the taxonomy maps (tagging -> chasing, sword -> fencing, ...). Few
@@ -453,13 +456,31 @@ class Demo:
         # each task goes to `k` of the k+1 raters, in turn, so the biased one rates most of them
         assigned = {pid: {team[(i + j) % len(team)].name for j in range(k)} for i, pid in enumerate(order)}
         policy = AcceptPolicy(3.0, 3.0, 2)
+        def rate(sim: Any, t: str, d: dict[str, Any]) -> list[dict[str, Any]] | None:
+            return sim.rating_result(truth[t]) if sim.name in assigned[t] else None
+
         with self.rounds() as rounds:
-            self.command(f"vimo annotate round create rating --workspace {self.ws_root} --from-catalog "
-                         f"--overlap {k}")
-            r, chosen, _ = rounds.create_from_catalog("rating", "main", CatalogSelection(), overlap=k, policy=policy)
+            # the pre-labelling trial: a seeded sample, its report, and the instructions bumped from it
+            self.command(f"vimo annotate round create rating --stage trial --sample {self.s.trial} --overlap {k} "
+                         f"--workspace {self.ws_root}")
+            trial, trial_sel, _ = rounds.create_from_catalog(
+                "rating", "trial", CatalogSelection(sample=self.s.trial, seed=self.cfg.seed), overlap=k, policy=policy)
+            self._answer(rounds, trial.id, team, rate, "rating trial: simulated scores")
+            trial_report = rounds.close(trial.id)
+            self.command(f"vimo annotate instructions bump {trial.id} --change '...' --workspace {self.ws_root}")
+            from vimo.annotation.rounds import bump_instructions
+
+            bumped = bump_instructions(rounds, trial.id, [
+                "Judge reaction plausibility against what the person in the video does, not against the motion's "
+                "own quality (the trial mixed the two up)"])
+            # the main round: every candidate pair again (the trial's write-back already decided the
+            # sampled ones; the main round's results take precedence over the trial's)
+            self.command(f"vimo annotate round create rating --stage main --overlap {k} --workspace {self.ws_root}")
+            r, chosen, _ = rounds.create_from_catalog(
+                "rating", "main", CatalogSelection(ids=tuple(order), statuses=("candidate", "accepted", "rejected")),
+                overlap=k, policy=policy)
             self._answer(rounds, r.id, team,
-                         lambda sim, t, d: sim.rating_result(truth[t]) if sim.name in assigned[t] else None,
-                         "rating: simulated scores")
+                         rate, "rating: simulated scores")
             rounds.pull(r.id)
             report = rounds.report(r.id)
             stats = report["annotators"]
@@ -504,14 +525,19 @@ class Demo:
         summary = final["summary"]
         return {"artefacts": {"rating report": str(rounds.round_dir(r.id) / "report.json"),
                               "rating histograms": str(rounds.round_dir(r.id) / "histograms.png")},
-                "figures": {"rating tasks": len(chosen.items), "accepted": decided["accepted"],
+                "figures": {"trial tasks": len(trial_sel.items),
+                            "trial alpha (ordinal) reaction plausibility":
+                                trial_report["summary"]["alpha_ordinal"]["reaction_plausibility"],
+                            "instructions version after the trial": bumped.version,
+                            "main round instructions version": rounds.ledger.round(r.id).instructions_version,
+                            "rating tasks": len(chosen.items), "accepted": decided["accepted"],
                             "rejected": decided["rejected"], "undecided": decided["candidate"],
                             "alpha (ordinal) motion quality": summary["alpha_ordinal"]["motion_quality"],
                             "alpha (ordinal) reaction plausibility": summary["alpha_ordinal"]["reaction_plausibility"],
                             "QC: most biased annotator": suspect,
                             "QC: its bias (reaction plausibility)": suspect_bias["reaction_plausibility"],
                             "QC: annotations rejected by the inspector": rejected},
-                "round": r.id, "inspection_round": insp.id, "notes": [SIMULATED_NOTE]}
+                "round": r.id, "trial_round": trial.id, "inspection_round": insp.id, "notes": [SIMULATED_NOTE]}
 
     # -- 9. release
     def step_release(self, res: DemoResult) -> dict[str, Any]:
