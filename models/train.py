@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -547,5 +548,8 @@ def main_from_env(cfg: TrainConfig) -> dict:
             dist.barrier()  # rank 0 may still be writing the checkpoint; tear down together
             return summary
         finally:
+            # free the DDP model (its reducer holds gloo work) while the group is alive: left to interpreter
+            # shutdown it can abort with "terminate called without an active exception" (seen once under load)
+            gc.collect()
             dist.destroy_process_group()
     return train(cfg)

@@ -328,7 +328,9 @@ class Demo:
             # a throwaway server for the demo: its admin token lives in this process only
             token = secrets.token_hex(20)
             data = ServerPaths.of(self.ws_root).data_dir
-            if data.exists():  # the admin of an earlier run holds another token
+            # a server left running by a killed run, then its data: the admin there holds another token
+            LabelStudioServer(ServerPaths.of(self.ws_root)).stop()
+            if data.exists():
                 shutil.rmtree(data)
             self.r.detail("starting Label Studio on 127.0.0.1 (first start migrates its database)", 0, None)
             self._server = LabelStudioServer(ServerPaths.of(self.ws_root))
