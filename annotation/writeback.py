@@ -106,13 +106,21 @@ def write_back_rating(rounds: Any, r: RoundRecord, catalog: Any, policy: AcceptP
                 update["status"] = res.decision
             else:
                 out.undecided.append(pair_id)
-            changes = {k: v for k, v in update.items() if pair.get(k) != v}
-            if changes:
-                catalog.upsert("pairs", {"pair_id": pair_id, **changes})
-                out.changed.append(pair_id)
-            else:
-                out.unchanged.append(pair_id)
+            _apply(catalog, "pairs", pair_id, {k: v for k, v in update.items() if pair.get(k) != v}, out)
     return out
+
+
+#: the key column of each table a write-back touches
+KEYS = {"pairs": "pair_id", "videos": "video_id"}
+
+
+def _apply(catalog: Any, table: str, row_id: str, changes: dict[str, Any], out: WriteBack) -> None:
+    """Write a row's changed fields (if any) and count it as changed or unchanged."""
+    if changes:
+        catalog.upsert(table, {KEYS[table]: row_id, **changes})
+        out.changed.append(row_id)
+    else:
+        out.unchanged.append(row_id)
 
 
 def screening_decision(votes: Mapping[str, int], min_votes: int = 1) -> str | None:
@@ -146,11 +154,7 @@ def write_back_screening(rounds: Any, r: RoundRecord, catalog: Any, min_votes: i
                 out.undecided.append(video_id)
             elif video["status"] != decision:
                 changes["status"] = decision
-            if changes:
-                catalog.upsert("videos", {"video_id": video_id, **changes})
-                out.changed.append(video_id)
-            else:
-                out.unchanged.append(video_id)
+            _apply(catalog, "videos", video_id, changes, out)
     return out
 
 

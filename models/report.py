@@ -15,7 +15,7 @@ import platform
 from pathlib import Path
 from typing import Any, Iterable
 
-from vimo.atomic import write_bytes, write_text
+from vimo.atomic import sha256_file, write_bytes, write_text
 from vimo.errors import FormatVersionError, InputFormatError, VimoError
 
 RESULTS_FORMAT = "vimo-bench/1"
@@ -25,13 +25,7 @@ class LeaderboardMismatchError(VimoError):
     """Benchmark results that cannot be ranked together (different evaluator or protocol)."""
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file  # the name the models use
 
 
 def release_checksum(root: str | Path) -> str:

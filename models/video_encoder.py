@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vimo.atomic import write_bytes
+from vimo.atomic import sha256_file, write_bytes
 from vimo.errors import InputFormatError
 from vimo.extras import require
 from vimo.models.checkpoints import CheckpointError, check_state_dict, read_checkpoint
@@ -313,11 +313,7 @@ class VisionTower(nn.Module):
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
+    return sha256_file(path)[:12]
 
 
 def load_tc_clip(path: str | Path, cfg: TowerConfig | None = None) -> VisionTower:
@@ -403,11 +399,7 @@ def video_checksum(video: str | Path | np.ndarray) -> str:
     path = Path(video)
     if not path.is_file():
         raise InputFormatError("video file does not exist", path=path, fix="check the path")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 @torch.no_grad()

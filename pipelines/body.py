@@ -21,7 +21,6 @@ smplx are imported by `smplx_forward` / `build_smplx_module` alone (the 'render'
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import pickle
 import tempfile
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from vimo.atomic import write_bytes
+from vimo.atomic import sha256_file, write_bytes
 from vimo.errors import InputFormatError
 from vimo.motion.skeleton import PARENTS as BODY_PARENTS
 
@@ -380,7 +379,7 @@ def load_body_model(path_or_dir: str | Path, model_type: str, gender: str = "neu
     """
     model_type, gender = _check_kind(model_type, gender)
     source = resolve_model_file(path_or_dir, model_type, gender)
-    sha = _sha256(source)
+    sha = sha256_file(source)
     clean: Path | None = None
     cached: Path | None = None
     if source.suffix == ".npz":
@@ -409,14 +408,6 @@ def load_body_model(path_or_dir: str | Path, model_type: str, gender: str = "neu
         clean = cached
     return BodyModelData(model_type=model_type, gender=gender, source=source, sha256=sha,
                          arrays=arrays, clean_npz=clean)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], bool]:

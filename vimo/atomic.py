@@ -1,6 +1,7 @@
-"""Atomic writes (temp file in the same folder + fsync + rename) and checked .npy reads."""
+"""Atomic writes (temp file in the same folder + fsync + rename), checked .npy reads, file checksums."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -69,3 +70,12 @@ def load_npy(path: str | Path, *, what: str = "array") -> np.ndarray:
         raise InputFormatError(f"holds {type(arr).__name__}, not a .npy {what}", path=path,
                                fix="save a single array with np.save")
     return arr
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

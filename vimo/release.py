@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from vimo import __version__, atomic
+from vimo.atomic import sha256_file
 from vimo.errors import FormatVersionError, InputFormatError, MotionError, VimoError, WorkspaceError
 from vimo.splits import SPLITS, SplitItem, SplitPolicy, Splits, leakage_keys, make_splits
 from vimo.taxonomy import Taxonomy, TaxonomyError
@@ -359,14 +360,6 @@ class BuildResult:
     """'built' or 'unchanged' (an identical release already existed)"""
     counts: dict[str, Any]
     excluded: dict[str, int]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _lines_of(names: list[str], rows: Mapping[str, dict]) -> tuple[str, str]:

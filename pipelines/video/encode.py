@@ -6,7 +6,6 @@ system ffmpeg is needed.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
@@ -16,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from vimo.atomic import sha256_file  # noqa: F401 (encode.sha256_file is used by the video modules)
 from vimo.errors import InputFormatError, VimoError
 
 CRF = 18
@@ -183,9 +183,3 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
         yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
