@@ -275,16 +275,14 @@ class Demo:
                          f"--workers {self.cfg.workers}")
             opts = RenderOptions(workspace=self.ws_root, subject=subject, size=(w, h), fps=20.0,
                                  workers=self.cfg.workers)
-            t = time.perf_counter()
             summary = render_workspace(opts, progress=lambda r, done, total, s=subject: self.r.detail(
                 f"render {s}", done, total))
             if summary.failed:
                 raise VimoError(f"{summary.failed} {subject} renders failed: {summary.failures[:2]}",
                                 path=self.ws_root / "videos", fix="run `vimo info` to check EGL rendering")
             figures[f"{subject} videos"] = summary.rendered + summary.skipped
-            frames = getattr(summary, "frames", 0)
-            if frames:
-                figures[f"{subject} render frames/s"] = round(frames / max(time.perf_counter() - t, 1e-9), 1)
+            if summary.frames:
+                figures[f"{subject} render frames/s"] = round(summary.fps, 1)
         return {"artefacts": {"videos": str(self.ws_root / "videos")}, "figures": figures}
 
     # -- 4. restyle

@@ -27,12 +27,12 @@ def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vimo.demo import STEPS, DemoConfig, Reporter, run_demo, summary_text
+    from vimo.demo import DemoConfig, Reporter, run_demo, summary_text
 
     console = Console()
     columns = (TextColumn("{task.description:<64}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        overall = bar.add_task("vimo demo", total=len(STEPS) - (0 if bench else 1))
+        overall = bar.add_task("vimo demo", total=None)  # the reporter's first step() sets the total
         detail = bar.add_task("", total=None, visible=False)
 
         class Bars(Reporter):
