@@ -94,9 +94,16 @@ def _gather(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, 0)
 
 
-def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
-    return -torch.log(-torch.log(u.clamp(min=1e-20)).clamp(min=1e-20))
+def _log(t: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
+    return torch.log(t.clamp(min=eps))
+
+
+def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel noise shaped like `like`, drawn as the official MoMask / HERO code draws it
+    (`zeros_like(t).uniform_(0, 1)`, then -log(-log(u)) with the clamps inside the logs), so that the same
+    torch seed gives the same codes. Finite everywhere: u in [0, 1) gives noise in [-log(46.05), +46.05]."""
+    u = torch.zeros_like(like).uniform_(0, 1)
+    return -_log(-_log(u))
 
 
 class EMACodebook(nn.Module):
