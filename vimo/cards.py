@@ -283,7 +283,7 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
     if "seen_unseen" in notes:
         su = notes["seen_unseen"]
         variants.append(f"- **Seen / Unseen** (`splits/seen_unseen/`): {su['seen_train_pairs']} Seen training "
-                        f"pairs, {su['unseen_pairs']} Unseen test pairs of the held-out sub-categories "
+                        f"pairs{_seen_val(su)}, {su['unseen_pairs']} Unseen test pairs of the held-out sub-categories "
                         f"{', '.join(su['unseen_sub_categories'])}.")
     subsets = [k for k in info.get("splits", {}).get("lists", {}) if "-" in k and "/" not in k]
     if subsets:
@@ -351,3 +351,9 @@ def render_card(release: str | Path, *, out: str | Path, workspace: str | Path |
         raise CardError(f"card template has an unknown or malformed placeholder ({exc})", path=template,
                         fix="use only the placeholders of vimo/data/card_template.md") from None
     return atomic.write_text(out / "README.md", text)
+
+
+def _seen_val(su: dict) -> str:
+    """', N Seen validation pairs' when the release records them (releases with a val split)."""
+    n = su.get("seen_val_pairs")
+    return f", {n} Seen validation pairs (`splits/seen_unseen/val.txt`: checkpoint selection)" if n else ""

@@ -3,15 +3,16 @@ and per-emotion test subsets (HERO supplement Tab. 5-8), with leakage guards.
 
 Pure computation over `SplitItem`s (the release module builds them from the catalog):
 
-* base: one pair per video (its *primary* pair: a genuine source pair first, then the best scored);
+* base (train / val / test): one pair per video (its *primary* pair: a genuine source pair first, then the best scored);
   pairs that share a leakage key (same video, motion clip, source sequence, Inter-X subject group,
   Ego-Humans / Harmony4D capture) form one component, and whole components are assigned to a split,
   seeded and stratified by sub-category and emotion, so no key is ever on both sides;
 * T2 / T3 (`t2/train`, `t3/train`): each base training video with its 2 or 3 best accepted reactions
   (reactions whose keys touch val or test are skipped); the test set is the base test set;
-* Seen / Unseen (`seen_unseen/train`, `seen_unseen/test`): chosen sub-categories held out entirely:
-  the test set is every primary pair of those sub-categories, the training set the base training
-  pairs of the other sub-categories that share no `unseen_guard` key with a held-out pair;
+* Seen / Unseen (`seen_unseen/train`, `seen_unseen/val`, `seen_unseen/test`): chosen sub-categories held
+  out entirely: the test set is every primary pair of those sub-categories, the training (validation) set
+  the base training (validation) pairs of the other sub-categories that share no `unseen_guard` key with a
+  held-out pair (the base val set would select checkpoints on Unseen pairs);
 * subsets of the base test set by broad category, sub-category and emotion (`broad-*`, `sub-*`,
   `emotion-*`).
 """
@@ -31,6 +32,12 @@ GUARD_KINDS: tuple[str, ...] = ("video", "motion", "sequence", "subject_group", 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: sources whose sequences are captures of a multi-camera session (their capture is a leakage unit)
 CAPTURE_SOURCES = ("egohumans", "harmony4d")
+
+
+#: a val / test split whose fraction is positive gets at least this many base components (whole leakage
+#: groups) when the stratified assignment left it empty and the training split keeps at least one: small
+#: releases (a demo's, a test's) otherwise get no val pairs, since no stratum is large enough for its share
+MIN_PER_SPLIT = 1
 
 
 class SplitError(VimoError):
@@ -67,8 +74,10 @@ class SplitPolicy:
     """seed of the component order (same seed, same pairs -> same split)"""
     test_fraction: float = 0.2
     """share of the base pairs in the test split (stratified by sub-category)"""
-    val_fraction: float = 0.0
-    """share of the base pairs in the validation split (0: no val split)"""
+    val_fraction: float = 0.1
+    """share of the base pairs in the validation split (0: no val split). `vimo bench` selects checkpoints on
+    it (never on test); a split with a positive fraction gets at least one val pair when the pairs allow it
+    (see `MIN_PER_SPLIT`)"""
     unseen_sub_categories: tuple[str, ...] = ()
     """sub-categories held out of Seen training (the paper holds out 6)"""
     n_unseen: int = 0
@@ -246,7 +255,26 @@ def _assign(components: list[list[SplitItem]], policy: SplitPolicy, previous: Ma
             assignment[it.pair_id] = best
             if best in counts:
                 counts[best][_stratum(it)] += 1
+    _fill_empty_splits(free, fractions, assignment)
     return assignment
+
+
+def _fill_empty_splits(free: list[list[SplitItem]], fractions: Mapping[str, float], assignment: dict[str, str]) -> None:
+    """Give every split with a positive fraction that got no pair `MIN_PER_SPLIT` free component(s) from
+    train, while train keeps one: the smallest component whose strata keep a training pair, in seeded order."""
+    for split in ("test", "val"):
+        if fractions[split] <= 0 or any(s == split for s in assignment.values()):
+            continue
+        for _ in range(MIN_PER_SPLIT):
+            train = [c for c in free if assignment[c[0].pair_id] == "train"]
+            if len(train) < 2:
+                return
+            in_train = Counter(_stratum(it) for c in train for it in c)
+            keeps = [c for c in train if all(in_train[_stratum(it)] > sum(_stratum(x) == _stratum(it) for x in c)
+                                             for it in c)]
+            comp = min(keeps or train, key=len)
+            for it in comp:
+                assignment[it.pair_id] = split
 
 
 def make_splits(items: Sequence[SplitItem], policy: SplitPolicy,
@@ -314,22 +342,28 @@ def make_splits(items: Sequence[SplitItem], policy: SplitPolicy,
         unseen_set = set(unseen)
         test_items = [it for it in base if it.sub_category in unseen_set]
         unseen_keys = {k for it in test_items for kind in policy.unseen_guard for k in it.keys.get(kind, ())}
-        seen, dropped = [], 0
+        kept: dict[str, list[str]] = {"train": [], "val": []}
+        dropped = Counter()
         for it in base:
-            if assignment[it.pair_id] != "train" or it.sub_category in unseen_set:
+            side = assignment[it.pair_id]
+            if side not in kept or it.sub_category in unseen_set:
                 continue
             if any(k in unseen_keys for kind in policy.unseen_guard for k in it.keys.get(kind, ())):
-                dropped += 1
+                dropped[side] += 1
                 continue
-            seen.append(it.pair_id)
+            kept[side].append(it.pair_id)
+        seen = kept["train"]
         lists["seen_unseen/train"] = sorted(seen)
+        lists["seen_unseen/val"] = sorted(kept["val"])
         lists["seen_unseen/test"] = sorted(it.pair_id for it in test_items)
-        su = {p: "train" for p in seen} | {it.pair_id: "test" for it in test_items}
+        su = {p: "train" for p in seen} | {p: "val" for p in kept["val"]} | {it.pair_id: "test" for it in test_items}
         leaks = check_leakage(base, su, policy.unseen_guard)
         if leaks:  # cannot happen by construction; kept as the guard of the guard
             raise_on_leakage(leaks, "the Seen/Unseen split leaks")
         notes["seen_unseen"] = {"unseen_sub_categories": unseen, "seen_train_pairs": len(seen),
-                                "unseen_pairs": len(test_items), "seen_pairs_dropped_for_leakage": dropped}
+                                "seen_val_pairs": len(kept["val"]), "unseen_pairs": len(test_items),
+                                "seen_pairs_dropped_for_leakage": dropped["train"],
+                                "seen_val_pairs_dropped_for_leakage": dropped["val"]}
 
     # per-category / per-emotion evaluation subsets of the base test set
     for it in base:

@@ -29,7 +29,7 @@ def test_release_card_has_sections_counts_and_plots(built_release):
     rows = read_manifest(built_release)
     n_test = sum(r["split"] == "test" for r in rows)
     assert f"| test | {n_test} |" in text
-    n_happy = sum(r["emotion"] == "happily" and r["split"] in ("train", "test") for r in rows)
+    n_happy = sum(r["emotion"] == "happily" and r["split"] in ("train", "val", "test") for r in rows)
     assert any(line.startswith("| happily |") and line.endswith(f"| {n_happy} |") for line in text.splitlines())
     assert "Internal build" in text and "Inter-X-NC-ND" in text and "HERO: Human Reaction Generation" in text
     for name in ("motion_lengths.png", "video_distribution.png", "motion_distribution.png"):
@@ -86,6 +86,6 @@ def test_bad_template_is_a_one_line_error(built_release, tmp_path):
 
 def test_length_histogram_counts(built_release):
     rows = read_manifest(built_release)
-    lengths = np.array([int(r["n_frames"]) for r in rows if r["split"] in ("train", "test")])
+    lengths = np.array([int(r["n_frames"]) for r in rows if r["split"] in ("train", "val", "test")])
     text = (built_release / "README.md").read_text()
     assert f"Motion lengths: {lengths.min()}-{lengths.max()} frames" in text

@@ -38,6 +38,18 @@ def test_release_is_readable_by_the_hero_loader(built_release):
     assert verify_release(built_release) == []
 
 
+def test_release_has_a_validation_split(built_release):
+    """The default policy writes val.txt / motions_val.txt (checkpoint selection of `vimo bench`), disjoint from
+    train and test, and the Seen/Unseen folder's own val list (read by a seen_unseen view instead of the base)."""
+    rf = ReleaseFolder(built_release)
+    val, test, train = rf.pairs("val"), rf.pairs("test"), rf.pairs("train")
+    assert val and set(rf.motions("val")) == {m for _, m in val}
+    assert not set(val) & set(test) and not set(val) & set(train)
+    su = ReleaseFolder(built_release, "seen_unseen")
+    assert su.list_path("val") == built_release / "splits" / "seen_unseen" / "val.txt"
+    assert not {m for _, m in su.pairs("val")} & {m for _, m in su.pairs("test")}
+
+
 def test_statistics_come_from_the_train_split_only(built_release):
     rf = ReleaseFolder(built_release)
     train = [rf.motion(m) for m in rf.motions("train")]

@@ -150,3 +150,37 @@ def test_leakage_keys_of_sources():
                        motion_sequence="train/01_hugging/001_hugging")
     assert h4d["capture"] == ("capture:harmony4d/train/01_hugging/001_hugging",)
     assert h4d["subject_group"] == ()
+
+
+def test_default_policy_has_a_validation_split_even_for_small_releases():
+    """val_fraction defaults to 0.1; a release too small for any stratum's share still gets val pairs (whole
+    leakage components, taken from train while train keeps a pair of every stratum it had)."""
+    assert SplitPolicy().val_fraction == 0.1
+    items = _items(n_groups=12)
+    s = make_splits(items, SplitPolicy(seed=0))
+    assert s.lists["val"] and check_leakage(items, s.assignment, GUARD_KINDS) == []
+    # 6 videos in 3 sub-categories (2 each): 0.1 x 2 < 0.5 pair, so the stratified pass alone leaves val empty
+    tiny = [SplitItem(f"p{i}", f"v{i}", f"m{i}", "Human-Human", SUBS[i % 3], None,
+                      leakage_keys(video_id=f"v{i}", motion_id=f"m{i}", motion_source="interx",
+                                   motion_sequence=f"G{i:03d}T000A000R000"), "source", 4.0) for i in range(6)]
+    s = make_splits(tiny, SplitPolicy(seed=0, test_fraction=0.3))
+    assert len(s.lists["val"]) >= 1 and s.lists["test"] and s.lists["train"]
+    assert not set(s.lists["val"]) & set(s.lists["test"])
+    # no val asked: none made; two pairs: train keeps one, so nothing is moved to val
+    assert make_splits(tiny, SplitPolicy(seed=0, test_fraction=0.3, val_fraction=0)).lists["val"] == []
+    two = make_splits(tiny[:2], SplitPolicy(seed=0, test_fraction=0.3))
+    assert two.lists["train"] and two.lists["test"] and not two.lists["val"]
+
+
+def test_seen_unseen_validation_holds_no_unseen_pair():
+    """splits/seen_unseen/val: the base val pairs of the Seen sub-categories only, so a Seen/Unseen benchmark
+    never selects checkpoints on Unseen pairs (the base val set has some)."""
+    items = _items()
+    by_id = {it.pair_id: it for it in items}
+    s = make_splits(items, SplitPolicy(seed=0, val_fraction=0.2, unseen_sub_categories=("hitting", "dancing")))
+    val = s.lists["seen_unseen/val"]
+    assert val and set(val) <= set(s.lists["val"])
+    assert any(by_id[p].sub_category in ("hitting", "dancing") for p in s.lists["val"])
+    assert not {by_id[p].sub_category for p in val} & {"hitting", "dancing"}
+    assert not set(val) & set(s.lists["seen_unseen/test"]) and not set(val) & set(s.lists["seen_unseen/train"])
+    assert s.notes["seen_unseen"]["seen_val_pairs"] == len(val)
