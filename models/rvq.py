@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from vimo.errors import VimoError
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
 from vimo.models.configs import RVQConfig
 
@@ -42,8 +43,9 @@ class Resnet1D(nn.Module):
 
     def __init__(self, width: int, depth: int, growth: int, dropout: float):
         super().__init__()
-        dilations = [growth ** k for k in range(depth)][::-1]
-        self.model = nn.Sequential(*[ResConv1DBlock(width, d, dropout) for d in dilations])
+        # built in increasing dilation, then reversed (as the official code: the same draws under a seeded init)
+        blocks = [ResConv1DBlock(width, growth ** k, dropout) for k in range(depth)]
+        self.model = nn.Sequential(*blocks[::-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -92,6 +94,19 @@ def _gather(x: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts, 0)
+
+
+class NonFiniteError(VimoError):
+    """A model produced NaN / inf scores where it picks codes (RVQ code assignment, transformer sampling).
+
+    Sampling from such scores would silently return code 0 everywhere (argmax of NaN), so it stops instead."""
+
+
+def check_finite(scores: torch.Tensor, stage: str, fix: str) -> None:
+    """Raise NonFiniteError naming `stage` unless every entry of `scores` is finite."""
+    if not bool(torch.isfinite(scores).all()):
+        n_nan, n_inf = int(torch.isnan(scores).sum()), int(torch.isinf(scores).sum())
+        raise NonFiniteError(f"{stage}: {n_nan} NaN and {n_inf} inf among {scores.numel()} scores", fix=fix)
 
 
 def _log(t: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
@@ -154,6 +169,9 @@ class EMACodebook(nn.Module):
         cb = self.codebook.t()
         dist = x.pow(2).sum(-1, keepdim=True) - 2 * x @ cb + cb.pow(2).sum(0, keepdim=True)
         logits = -dist
+        check_finite(logits, "RVQ code assignment",
+                     "the encoder output is not finite: check the motion features (normalised, no NaN) and the "
+                     "RVQ weights (a diverged run or a corrupted checkpoint)")
         if self.training and temperature > 0:
             logits = logits / temperature + gumbel_noise(logits)
         return logits.argmax(-1)
@@ -166,8 +184,9 @@ class EMACodebook(nn.Module):
         onehot.scatter_(0, idx.view(1, -1), 1)
         code_sum = onehot @ x
         code_count = onehot.sum(-1)
-        tiled = self._tile(x)
-        code_rand = tiled[torch.randperm(tiled.shape[0], device=x.device)[: self.nb_code]]
+        # dead codes are replaced by the first nb_code (tiled, jittered) current encoder outputs, as the official
+        # code does: no extra shuffle, so the random stream stays the official one (the batch is shuffled anyway)
+        code_rand = self._tile(x)[: self.nb_code]
         self.code_sum = self.mu * self.code_sum + (1 - self.mu) * code_sum
         self.code_count = self.mu * self.code_count + (1 - self.mu) * code_count
         usage = (self.code_count.view(-1, 1) >= 1.0).float()

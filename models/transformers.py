@@ -23,7 +23,7 @@ from torch.distributions import Categorical
 from vimo.errors import InputFormatError
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
 from vimo.models.configs import TransformerConfig
-from vimo.models.rvq import gumbel_noise
+from vimo.models.rvq import check_finite, gumbel_noise
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -45,7 +45,25 @@ def top_k_filter(logits: torch.Tensor, thres: float = 0.9) -> torch.Tensor:
 
 
 def gumbel_sample(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Gumbel-max draw over the last dim: argmax(logits / T + G), i.e. a sample of softmax(logits / T)."""
     return (logits / max(temperature, 1e-10) + gumbel_noise(logits)).argmax(-1)
+
+
+def categorical_sample(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Multinomial draw over the last dim from softmax(logits / T), as the official masked-transformer generation
+    (`Categorical(probs).sample()`, one multinomial call: same random stream). HERO's and MoMask's active code
+    applies T inside the softmax; the commented-out variant `Categorical(probs / T)` in their residual generation
+    would ignore T (Categorical renormalises). T -> 0 gives the argmax here (the official code divides by 0)."""
+    return Categorical(probs=F.softmax(logits / max(temperature, 1e-10), -1)).sample()
+
+
+def sample_tokens(logits: torch.Tensor, stage: str, *, temperature: float, topk_filter_thres: float,
+                  gumbel: bool) -> torch.Tensor:
+    """(..., C) guided logits -> (...) codes: refuse non-finite logits (naming `stage`), keep the top-k, sample."""
+    check_finite(logits, stage, "the transformer's logits are not finite: check the video features for NaN/inf and "
+                                "the checkpoint weights (a diverged training run or a corrupted file)")
+    filtered = top_k_filter(logits, topk_filter_thres)
+    return gumbel_sample(filtered, temperature) if gumbel else categorical_sample(filtered, temperature)
 
 
 class PositionalEncoding(nn.Module):
@@ -90,14 +108,18 @@ class OutputProcess(nn.Module):
 
 
 class GlobalLocalAttention(nn.Module):
-    """Multi-head attention with separate query/key/value/proj Linears and attention + residual dropout."""
+    """Multi-head attention with separate key/query/value/proj Linears and attention + residual dropout.
+
+    Registered in the official order (key, query, value, dropouts, proj): `parameters()` then lists them as the
+    official module does, so optimiser states of official checkpoints line up, and a seeded init draws alike."""
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.heads = heads
-        self.query, self.key, self.value, self.proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.key, self.query, self.value = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.attn_drop = nn.Dropout(dropout)
         self.resid_drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         """q (B, Nq, D), kv (B, Nk, D) -> (B, Nq, D)."""
@@ -105,7 +127,7 @@ class GlobalLocalAttention(nn.Module):
         h = self.heads
         split = lambda t: t.view(b, t.shape[1], h, d // h).transpose(1, 2)  # noqa: E731
         qh, kh, vh = split(self.query(q)), split(self.key(kv)), split(self.value(kv))
-        att = (qh @ kh.transpose(-2, -1)) / math.sqrt(d // h)
+        att = (qh @ kh.transpose(-2, -1)) * (1.0 / math.sqrt(d // h))
         att = self.attn_drop(att.softmax(-1))
         y = (att @ vh).transpose(1, 2).reshape(b, nq, d)
         return self.resid_drop(self.proj(y))
@@ -121,6 +143,7 @@ class IntentionBlock(nn.Module):
         self.attn = GlobalLocalAttention(dim, heads, dropout)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim),
                                  nn.Dropout(dropout))
+        _init_weights(self)  # the official block initialises itself when built (the draws of a seeded init)
 
     def forward(self, v_global: torch.Tensor, v_local: torch.Tensor) -> torch.Tensor:
         """v_global (B, D), v_local (B, F, D) -> intention e (B, D)."""
@@ -130,8 +153,24 @@ class IntentionBlock(nn.Module):
         return x.squeeze(1)
 
 
+def _init_weights(module: nn.Module) -> None:
+    """Official init: Linear / Embedding weights N(0, 0.02), Linear biases 0, LayerNorm (1, 0)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            m.weight.data.normal_(0.0, 0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                m.bias.data.zero_()
+        elif isinstance(m, nn.LayerNorm):
+            m.bias.data.zero_()
+            m.weight.data.fill_(1.0)
+
+
 class _VideoConditioned(nn.Module):
-    """Shared trunk: IIE, cond_emb, decoder stack with frame cross-attention, BERT head."""
+    """Shared trunk: IIE, cond_emb, decoder stack with frame cross-attention, BERT head.
+
+    Submodules are registered in the official order (input_process, IIE, decoder, [quant_emb], cond_emb,
+    output_process, then the subclass's tables), so `parameters()` enumerates as the official modules do:
+    AdamW states saved by the official trainers load position by position."""
 
     n_prefix = 1
 
@@ -156,18 +195,15 @@ class _VideoConditioned(nn.Module):
             layer = nn.TransformerEncoderLayer(cfg.latent_dim, cfg.num_heads, cfg.ff_size, cfg.dropout,
                                                activation="gelu")
             self.seqTransEncoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
+        self._layer_embedding(cfg)
         self.cond_emb = nn.Linear(cfg.video_dim, cfg.latent_dim)
         self.output_process = OutputProcess(out_dim, cfg.latent_dim)
 
+    def _layer_embedding(self, cfg: TransformerConfig) -> None:
+        """Hook for the residual transformer's `quant_emb` (registered between the decoder and cond_emb)."""
+
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                m.weight.data.normal_(0.0, 0.02)
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    m.bias.data.zero_()
-            elif isinstance(m, nn.LayerNorm):
-                m.bias.data.zero_()
-                m.weight.data.fill_(1.0)
+        _init_weights(self)
 
     def intention(self, video: torch.Tensor) -> torch.Tensor:
         """video (B, F, D) per-frame features -> e (B, D); v_g is the mean over frames (not normalised).
@@ -243,9 +279,11 @@ class MaskTransformer(_VideoConditioned):
         mask &= real
         labels = torch.where(mask, ids, self.mask_id)
         x = ids.clone()
-        random_sub = torch.bernoulli(torch.full(mask.shape, 0.1, device=ids.device)).bool() & mask
+        # BERT rule, drawn as the official code draws it (scalar-p bernoulli over the bool mask: the same stream)
+        random_sub = torch.bernoulli(mask, p=0.1) & mask
         x = torch.where(random_sub, torch.randint_like(x, high=self.cfg.num_tokens), x)
-        mask_sub = torch.bernoulli(torch.full(mask.shape, 0.88, device=ids.device)).bool() & mask & ~random_sub
+        rest = mask & ~random_sub
+        mask_sub = torch.bernoulli(rest, p=0.88) & rest
         x = torch.where(mask_sub, self.mask_id, x)
         causal = None
         if self.cfg.attention == "hybrid":  # BAMM-style: per sample, causal with probability causal_prob
@@ -278,11 +316,8 @@ class MaskTransformer(_VideoConditioned):
             is_mask = ranks < n_masked.unsqueeze(-1)
             ids = torch.where(is_mask, self.mask_id, ids)
             logits = self.guided_logits(ids, video, pad, cond_scale).permute(0, 2, 1)
-            filtered = top_k_filter(logits, topk_filter_thres)
-            if gumbel:
-                pred = gumbel_sample(filtered, temperature)
-            else:
-                pred = Categorical(probs=F.softmax(filtered / temperature, -1)).sample()
+            pred = sample_tokens(logits, "masked-transformer generation", temperature=temperature,
+                                 topk_filter_thres=topk_filter_thres, gumbel=gumbel)
             ids = torch.where(is_mask, pred, ids)
             scores = logits.softmax(-1).gather(2, pred.unsqueeze(-1)).squeeze(-1)
             scores = scores.masked_fill(~is_mask, 1e5)
@@ -308,18 +343,22 @@ class ResidualTransformer(_VideoConditioned):
         self.pad_id = cfg.num_tokens
         self.double_projection = double_projection
         q, c, d = cfg.num_quantizers, cfg.num_tokens + 1, cfg.code_dim
-        self.quant_emb = nn.Linear(q, cfg.latent_dim)
-        self._init_weights()
-        self.token_embed_weight = nn.Parameter(torch.randn(q - 1, c, d) * 0.02)
-        self.output_proj_weight = nn.Parameter(torch.randn(q - 1, c, d) * 0.02)
+        # official registration (and draw) order: output projection, its bias, then the token embeddings
+        self.output_proj_weight = nn.Parameter(torch.normal(mean=0, std=0.02, size=(q - 1, c, d)))
         self.output_proj_bias = nn.Parameter(torch.zeros(q, c))
+        self.token_embed_weight = nn.Parameter(torch.normal(mean=0, std=0.02, size=(q - 1, c, d)))
+        self._init_weights()
+
+    def _layer_embedding(self, cfg: TransformerConfig) -> None:
+        self.quant_emb = nn.Linear(cfg.num_quantizers, cfg.latent_dim)
 
     def output_project(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """h (B, code_dim, n), table (B,) = layer - 1 -> logits (B, C+1, n). Bias row = layer - 1 too."""
         out = torch.einsum("bcd,bdn->bcn", self.output_proj_weight[table], h)
-        if self.double_projection:
-            out = out + out
-        return out + self.output_proj_bias[table].unsqueeze(-1)
+        bias = self.output_proj_bias[table].unsqueeze(-1)
+        if self.double_projection:  # the official `out += out + bias`: out + (out + bias), in that float order
+            return out + (out + bias)
+        return out + bias
 
     def trans_forward(self, codes_sum: torch.Tensor, layer: torch.Tensor, video: torch.Tensor,
                       padding_mask: torch.Tensor, force_mask: bool = False) -> torch.Tensor:
@@ -367,7 +406,8 @@ class ResidualTransformer(_VideoConditioned):
             if cond_scale != 1:
                 uncond = self.trans_forward(summed, qid, video, pad, force_mask=True)
                 cond = uncond + (cond - uncond) * cond_scale
-            pred = gumbel_sample(top_k_filter(cond.permute(0, 2, 1), topk_filter_thres), temperature)
+            pred = sample_tokens(cond.permute(0, 2, 1), "residual-transformer generation", temperature=temperature,
+                                 topk_filter_thres=topk_filter_thres, gumbel=True)
             ids = torch.where(pad, self.pad_id, pred)
             layers.append(ids)
         self.train(was_training)
@@ -399,5 +439,6 @@ def mask_schedule_counts(length: int, time_steps: int = 10) -> list[int]:
     return [int(torch.round(cosine_schedule(t) * torch.tensor(float(length))).clamp(min=1)) for t in taus]
 
 
-__all__ = ["causal_attention_mask", "MaskTransformer", "ResidualTransformer", "IntentionBlock", "load_mask_transformer",
-           "load_res_transformer", "lengths_to_mask", "mask_schedule_counts", "top_k_filter"]
+__all__ = ["categorical_sample", "causal_attention_mask", "gumbel_sample", "MaskTransformer", "ResidualTransformer",
+           "IntentionBlock", "load_mask_transformer", "load_res_transformer", "lengths_to_mask", "mask_schedule_counts",
+           "sample_tokens", "top_k_filter"]
