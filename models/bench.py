@@ -16,6 +16,19 @@ new every epoch. results.json and report.md say how many motions were cut (notes
 reconstruction; `provenance.longer_than_max_motion_length`; `protocol.longer_motions` names the rule). The RVQ-VAE is evaluated for reconstruction (FID, MPJPE). Results carry the evaluator
 id; numbers of different evaluators are never compared (see `vimo.models.report`).
 
+Checkpoint selection (`select_on`): HERO keeps every stage's `net_best_fid.tar` by the FID on the TEST split
+(hero_model.md §1.5, no val split). vimo selects on the release's validation split (`val.txt`; the in-training
+FID of every stage on the val pairs) by default; `test` is the official behaviour, labelled as such;
+`none` keeps the last epoch. results.json records it (`protocol.select_on`); the leaderboard never ranks results
+of different selection sets together. Each trained stage folder records its selection set (`selection.json`),
+and given checkpoints are checked against it.
+
+Validity: every benchmark carries a sanity ladder per variant and evaluated set (real vs real halves,
+RVQ reconstruction, the generation, decoded random / constant codes), collapse figures (distinct generated
+base-token sequences, Diversity ratio) and, with a vimo evaluator, a binomial test of the real pairs' top-1
+R-precision against chance; `results["valid"]` / `results["invalid_reasons"]` apply the rules of
+`vimo.models.report` (VALIDITY_RULES) and `vimo leaderboard` refuses invalid results.
+
 Training splits (`split`): `t2` / `t3` train every stage on `splits/t2/train.txt` (each training video with its
 2 / 3 best reactions, with that list's own Mean/Std) and test on the base test list; `seen_unseen` trains on
 `splits/seen_unseen/train.txt` and tests on `splits/seen_unseen/test.txt` (the Unseen set). A split benchmark
@@ -34,6 +47,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -55,12 +69,23 @@ from vimo.models.evaluator import (
     tiny_evaluator_config, train_vimo_evaluator,
 )
 from vimo.models.variants import VariantRuns, checkpoint_files, load_variant, variant_runs
-from vimo.models.report import RESULTS_FORMAT, file_sha256, hardware, plot_results, release_checksum, render_report
+from vimo.models.report import (
+    RESULTS_FORMAT, VALIDITY_RULES, file_sha256, hardware, plot_results, release_checksum, render_report,
+    validity_reasons,
+)
 from vimo.motion import recover_from_ric
 
 EVAL_SEED = 10107
 #: protocol entry naming the rule for motions longer than max_motion_length (see vimo.models.data)
 LONGER_MOTIONS = f"train: {LONGER_RULES[LONGER_WINDOW]}; eval: {LONGER_RULES[LONGER_HEAD]}"
+#: checkpoint selection sets: `val` (vimo default), `test` (official HERO: selects on the test split), `none`
+SELECT_ON = ("val", "test", "none")
+#: a stage run folder's record of the set its kept checkpoint was selected on
+SELECTION_FILE = "selection.json"
+
+
+class ValidationSplitError(InputFormatError):
+    """Checkpoint selection on a validation split that the release does not have (or that is empty)."""
 
 
 @dataclass
@@ -105,8 +130,12 @@ class BenchConfig:
     the evaluator meta equals the RVQ meta, as for a vimo evaluator)"""
     subsets: bool = True
     """also evaluate every splits/*.txt list that holds test pairs"""
+    select_on: str = "val"
+    """checkpoint selection when training: `val` (the in-training FID of every stage on val.txt; keeps
+    net_best_fid.tar), `test` (official HERO: the same on the test split, labelled in results), `none` (last
+    epoch); with given checkpoints: the set they were selected on (checked against their selection.json)"""
     select_by_fid: bool = True
-    """when training, evaluate after every epoch and keep net_best_fid.tar (official selection)"""
+    """False: no selection (the same as select_on `none`; kept for older callers)"""
     epochs: int | None = None
     """override every stage's epochs (training)"""
     evaluator_epochs: int | None = None
@@ -166,10 +195,40 @@ def read_subset_lists(release: ReleaseFolder, test_pairs: list[tuple[str, str]]
     return subsets, notes
 
 
+def chance_test(video_emb: np.ndarray, motion_emb: np.ndarray, batch_size: int) -> dict[str, Any]:
+    """One-sided test that REAL pairs are ranked above chance: in each R-precision ranking pool (consecutive
+    batches of `batch_size`), a pair is a hit when its true motion is strictly nearest to its video (ties are
+    misses, so a collapsed evaluator scores 0, where the R-precision metric counts ties as hits); under chance a
+    pool of size N hits with p = 1/N. Equal pools: scipy's binomtest; mixed: the exact Poisson-binomial tail."""
+    from scipy.stats import binomtest
+
+    hits, pools = 0, []
+    for s in range(0, video_emb.shape[0], batch_size):
+        q, t = video_emb[s:s + batch_size].astype(np.float64), motion_emb[s:s + batch_size].astype(np.float64)
+        dist = np.sqrt(np.maximum((q * q).sum(1)[:, None] + (t * t).sum(1)[None, :] - 2 * q @ t.T, 0))
+        other = dist + np.diag(np.full(len(q), np.inf))
+        hits += int((np.diagonal(dist) < other.min(1)).sum())
+        pools.append(len(q))
+    probs = np.concatenate([np.full(k, 1.0 / k) for k in pools])
+    if len(set(pools)) == 1:
+        p_value = float(binomtest(hits, len(probs), probs[0], alternative="greater").pvalue)
+    else:
+        dist = np.zeros(len(probs) + 1)
+        dist[0] = 1.0
+        for pr in probs:  # distribution of the number of hits, one pair at a time
+            dist[1:] = dist[1:] * (1 - pr) + dist[:-1] * pr
+            dist[0] *= 1 - pr
+        p_value = float(min(1.0, dist[hits:].sum()))
+    return {"hits": hits, "pairs": int(len(probs)), "pools": sorted(set(pools)), "expected": float(probs.sum()),
+            "p_value": p_value}
+
+
 class Bench:
     """Everything one benchmark needs in memory: release, video features, evaluator, HERO."""
 
-    def __init__(self, cfg: BenchConfig):
+    def __init__(self, cfg: BenchConfig, *, will_train: bool = False):
+        """`will_train`: the caller trains HERO's stages, so their selection set must exist (checked before the
+        video features are computed)."""
         from vimo.models.train import build_encoder, release_video_features
         from vimo.models.video_encoder import FeatureCache
 
@@ -192,13 +251,51 @@ class Bench:
         if len(self.test_pairs) < 2:
             raise InputFormatError("test.txt lists fewer than 2 pairs", path=self.release.root / "test.txt",
                                    fix="benchmark a release with a test split")
+        if cfg.select_on not in SELECT_ON:
+            raise InputFormatError(f"unknown selection set '{cfg.select_on}'", fix="use --select-on val, test or none")
+        self.select_on = cfg.select_on if cfg.select_by_fid else "none"
+        self.val_pairs, self.val_notes = self._val_pairs()
+        if will_train and self.select_on != "none":
+            self.selection_pairs()  # a release without val pairs fails before any work
         t0 = time.perf_counter()
-        self.features = release_video_features(self.release, [v for v, _ in self.train_pairs + self.test_pairs],
-                                               self.encoder, self.cache)
+        pairs = self.train_pairs + self.test_pairs + (self.val_pairs or [])
+        self.features = release_video_features(self.release, [v for v, _ in pairs], self.encoder, self.cache)
         self.timing["video_features_s"] = time.perf_counter() - t0
-        self.motions = {m: self.release.motion(m) for _, m in self.train_pairs + self.test_pairs}
+        self.motions = {m: self.release.motion(m) for _, m in pairs}
         self.rvq_mean, self.rvq_std = rvq_normalisation(*self.release.statistics(), self.p.feat_bias)
         self.release_sha = release_checksum(self.release.root)
+
+    def _val_pairs(self) -> tuple[list[tuple[str, str]] | None, list[str]]:
+        """The validation pairs (None when the release has no val list); pairs sharing a video or a motion
+        with the evaluated test set are dropped (a split view falling back to the base val list), noted."""
+        try:
+            path = self.release.list_path("val")
+        except InputFormatError:
+            return None, []
+        pairs = self.release.pairs("val")
+        videos, motions = {v for v, _ in self.test_pairs}, {m for _, m in self.test_pairs}
+        kept = [(v, m) for v, m in pairs if v not in videos and m not in motions]
+        notes = []
+        if len(kept) < len(pairs):
+            notes.append(f"selection: {len(pairs) - len(kept)} of {len(pairs)} pairs of "
+                         f"{path.relative_to(self.release.root).as_posix()} share a video or motion with the test "
+                         f"set and are not used for selection")
+        return kept, notes
+
+    def selection_pairs(self) -> tuple[str, list[tuple[str, str]]]:
+        """(name, pairs) the in-training FID is computed on: the val pairs (`val`) or the test pairs (`test`);
+        raises ValidationSplitError when selecting on val and the release has no usable val pairs."""
+        if self.select_on == "test":
+            return "test", self.test_pairs
+        if self.select_on != "val":
+            raise InputFormatError("no selection set (select_on none)", fix="use select_on val or test")
+        if not self.val_pairs or len(self.val_pairs) < 2:
+            found = "no val.txt" if self.val_pairs is None else f"{len(self.val_pairs or [])} usable val pairs (< 2)"
+            raise ValidationSplitError(
+                f"checkpoint selection on the validation split, but the release has {found}",
+                path=self.release.root, fix="rebuild the release with a val split ([split] val_fraction = 0.1), or "
+                "pass --select-on test (official HERO: selects on the test split, labelled) or --select-on none")
+        return "val", self.val_pairs
 
     # --- evaluator ---------------------------------------------------------------------------------------
 
@@ -235,10 +332,11 @@ class Bench:
 
     # --- feeding -----------------------------------------------------------------------------------------
 
-    def eval_set(self, name: str, indices: list[int]) -> EvalSet:
-        """The materialised test loader of a set; motions longer than max_motion_length are evaluated on their
-        first max_motion_length frames (same crops in every replication and variant; noted)."""
-        pairs = [self.test_pairs[i] for i in indices]
+    def eval_set(self, name: str, indices: list[int], pairs: list[tuple[str, str]] | None = None) -> EvalSet:
+        """The materialised test loader of a set (indices into `pairs`, default the test pairs); motions longer
+        than max_motion_length are evaluated on their first max_motion_length frames (same crops in every
+        replication and variant; noted)."""
+        pairs = [(self.test_pairs if pairs is None else pairs)[i] for i in indices]
         lengths = [self.motions[m].shape[0] for _, m in pairs]
         plan = ReactionPlan(lengths, self.cfg.batch_size, self.cfg.seed, unit=self.p.unit_length,
                             max_length=self.p.max_motion_length, frozen=True, longer=LONGER_HEAD)
@@ -267,9 +365,11 @@ class Bench:
     # --- generation --------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, hero, video: torch.Tensor, frames: np.ndarray, repeats: int = 1) -> np.ndarray:
+    def generate(self, hero, video: torch.Tensor, frames: np.ndarray, repeats: int = 1,
+                 base_out: list | None = None) -> np.ndarray:
         """(B, F, D) videos -> (B*repeats, 4*max tokens, 263) RVQ-normalised reactions (repeats of a video are
-        consecutive), generated in chunks of at most `max_generation_batch` samples."""
+        consecutive), generated in chunks of at most `max_generation_batch` samples. `base_out` receives each
+        sample's generated base-layer tokens (a tuple, pads dropped)."""
         tokens = torch.as_tensor(frames // self.p.unit_length, device=self.device)
         video = video.repeat_interleave(repeats, 0)
         tokens = tokens.repeat_interleave(repeats, 0)
@@ -279,6 +379,8 @@ class Bench:
         for s in range(0, video.shape[0], step):
             v, t = video[s:s + step], tokens[s:s + step]
             base = hero.mask.generate(v, t, time_steps=self.cfg.time_steps, cond_scale=self.cfg.cond_scale)
+            if base_out is not None:
+                base_out.extend(tuple(int(c) for c in row[:int(n)]) for row, n in zip(base.cpu().numpy(), t.cpu()))
             if hero.res is None:  # single-quantiser VQ-VAE: the base codes are all the codes
                 codes = base.unsqueeze(-1)
             else:
@@ -310,17 +412,24 @@ class Bench:
         rng = np.random.default_rng(cfg.seed)
         rep_times: list[float] = []
 
-        def once(_: int) -> dict[str, float]:
+        bases: list[tuple[int, ...]] = []  # first replication: the base tokens of each pair's FID row
+
+        def once(i: int) -> dict[str, float]:
             t0 = time.perf_counter()
             gen_rows, mm_rows = [], []
             for b, (video, _, lens) in enumerate(tensors):
+                codes: list | None = [] if i == 0 else None
                 if mm_ok and b < cfg.mm_batches:
-                    gen = self.generate(hero, video, lens, cfg.mm_repeats)
+                    gen = self.generate(hero, video, lens, cfg.mm_repeats, base_out=codes)
                     emb = self.embed(ev, gen, np.repeat(lens, cfg.mm_repeats)).reshape(len(lens), cfg.mm_repeats, -1)
                     mm_rows.append(emb)
                     gen_rows.append(emb[:, -1])  # FID/Diversity rows of MM batches: the last generation
+                    if codes is not None:
+                        bases.extend(codes[cfg.mm_repeats - 1::cfg.mm_repeats])
                 else:
-                    gen_rows.append(self.embed(ev, self.generate(hero, video, lens), lens))
+                    gen_rows.append(self.embed(ev, self.generate(hero, video, lens, base_out=codes), lens))
+                    if codes is not None:
+                        bases.extend(codes)
             gen_emb = np.concatenate(gen_rows)
             values = {"fid": M.fid(gt_emb, gen_emb), "diversity_real": M.diversity(gt_emb, times, rng),
                       "diversity": M.diversity(gen_emb, times, rng)}
@@ -335,9 +444,73 @@ class Bench:
             return values
 
         reps = M.replicate(once, cfg.replications)
+        div, div_real = reps["diversity"].mean, reps["diversity_real"].mean
+        # sequences compared on their first L tokens (L = the shortest): a generator that ignores its video
+        # differs across pairs only by length, which must not count as variety
+        common = min((len(b) for b in bases), default=0)
+        sanity: dict[str, Any] = {"collapse": {
+            "distinct_base_sequences": len({b[:common] for b in bases}) if bases else None, "pairs": n,
+            "compared_tokens": common, "diversity_ratio": float(div / div_real) if div_real > 0 else None}}
+        if vid_emb is not None:
+            sanity["chance"] = chance_test(vid_emb, gt_emb, cfg.batch_size)
         return {"size": n, "diversity_times": times, "mm_videos": int(sum(len(t[2]) for t in tensors[:cfg.mm_batches]))
                 if mm_ok else 0, "metrics": {k: v.as_dict() for k, v in reps.items()}, "notes": notes,
-                "replication_s": float(np.mean(rep_times))}
+                "replication_s": float(np.mean(rep_times)), "sanity": sanity}
+
+    # --- sanity ladder ---------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def ladder(self, rvq, ev: MotionEvaluator, s: EvalSet, generation_fid: float) -> dict[str, Any]:
+        """FIDs against the set's real motions (evaluator embeddings of its fixed crops): two disjoint seeded
+        halves of them, their RVQ reconstruction, the generation (given), and the RVQ decoding uniformly random
+        codes of every layer / code 0 everywhere at the same token lengths (`vimo.models.report` checks the order).
+        A rung that cannot be computed is None with a note (halves of fewer than 2 motions) or NaN (a FID error)."""
+        tensors = [self.batch_tensors(s, b) for b in s.batches]
+        gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
+        n = gt_emb.shape[0]
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        nb_code, q = int(rvq.cfg.nb_code), int(rvq.cfg.num_quantizers)
+        rows: dict[str, list[np.ndarray]] = {"reconstruction": [], "random_codes": [], "constant_codes": []}
+        for _, gt, lens in tensors:
+            tokens = torch.as_tensor(lens // self.p.unit_length)
+            t_max = int(tokens.max())
+            pad = torch.arange(t_max)[None, :] >= tokens[:, None]
+            rand = torch.randint(0, nb_code, (len(lens), t_max, q), generator=gen)
+            for key, codes in (("random_codes", rand), ("constant_codes", torch.zeros_like(rand))):
+                codes = codes.masked_fill(pad[..., None], -1).to(self.device)
+                rows[key].append(self.embed(ev, rvq.forward_decoder(codes).float().cpu().numpy(), lens))
+            x = torch.from_numpy(gt).to(self.device)
+            rows["reconstruction"].append(self.embed(ev, rvq.forward_decoder(rvq.encode(x)).float().cpu().numpy(), lens))
+        out: dict[str, Any] = {}
+        notes = []
+
+        def fid(key: str, a: np.ndarray, b: np.ndarray) -> float:
+            try:
+                return M.fid(a, b)
+            except M.MetricError as exc:
+                notes.append(f"{s.name}: ladder rung {key}: {exc.problem}")
+                return float("nan")
+
+        half = n // 2
+        perm = np.random.default_rng(self.cfg.seed).permutation(n)
+        if half >= 2:
+            out["real_vs_real"] = fid("real_vs_real", gt_emb[perm[:half]], gt_emb[perm[half:2 * half]])
+        else:
+            out["real_vs_real"] = None
+            notes.append(f"{s.name}: real-vs-real needs halves of 2 motions or more (N = {n})")
+        out["reconstruction"] = fid("reconstruction", gt_emb, np.concatenate(rows["reconstruction"]))
+        out["generation"] = float(generation_fid)
+        for key in ("random_codes", "constant_codes"):
+            out[key] = fid(key, gt_emb, np.concatenate(rows[key]))
+        values = [out[k] for k in ("real_vs_real", "reconstruction", "generation", "random_codes")]
+        if all(v is not None and math.isfinite(v) for v in values):
+            rvr, rec, g, rnd = values
+            out["order"] = {"real_vs_real_le_reconstruction": rvr <= rec, "reconstruction_le_generation": rec <= g,
+                            "generation_lt_random_codes": g < rnd,
+                            "generation_lt_constant_codes": g < out["constant_codes"]}
+        out["halves"] = [half, half]
+        out["notes"] = notes
+        return out
 
     # --- reconstruction --------------------------------------------------------------------------------
 
@@ -398,12 +571,14 @@ class Bench:
 
     def selection_hook(self, stage: str, ev: MotionEvaluator, rvq_dir: Path | None, p: Preset | None = None
                        ) -> Callable[[torch.nn.Module, int], dict[str, float]]:
-        """evaluate(model, epoch) for train(): test-split FID of the stage as the official in-training eval
-        (rvq: reconstruction; mask: base layer only, CFG 4; res: GT base codes + generated layers, CFG 2)."""
+        """evaluate(model, epoch) for train(): the FID of the stage on the selection set (`selection_pairs`: the
+        val pairs, or the test pairs under select_on test) as the official in-training eval (rvq: reconstruction;
+        mask: base layer only, CFG 4; res: GT base codes + generated layers, CFG 2)."""
         from vimo.models.train import load_rvq_run
 
         p = p or self.p
-        s = self.eval_set("test", list(range(len(self.test_pairs))))
+        name, pairs = self.selection_pairs()
+        s = self.eval_set(name, list(range(len(pairs))), pairs)
         tensors = [self.batch_tensors(s, b) for b in s.batches]
         gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
 
@@ -430,6 +605,16 @@ class Bench:
 
         return evaluate
 
+    def selection_record(self) -> dict[str, Any]:
+        """What a trained stage folder records about its checkpoint selection (SELECTION_FILE)."""
+        rec: dict[str, Any] = {"select_on": self.select_on}
+        if self.select_on != "none":
+            name, pairs = self.selection_pairs()
+            rec.update({"list": self.release.describe()["test_list"] if name == "test"
+                        else self.release.list_path("val").relative_to(self.release.root).as_posix(),
+                        "pairs": len(pairs)})
+        return rec
+
     def train_hero(self, ev: MotionEvaluator) -> Path:
         root = self.out / "checkpoints"
         self.train_variant(ev, variant_runs(root, self.p, self.p), self.p)
@@ -453,10 +638,11 @@ class Bench:
                              rvq_dir=None if stage == "rvq" else runs.rvq, encoder=self.cfg.encoder,
                              feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
                              device=self.cfg.device, progress=self.cfg.progress, max_steps=max_steps)
-            hook = self.selection_hook(stage, ev, runs.rvq, sp) if self.cfg.select_by_fid else None
+            hook = self.selection_hook(stage, ev, runs.rvq, sp) if self.select_on != "none" else None
             summary = train(tc, evaluate=hook)
             if not summary["finished"] and max_steps is None:
                 raise InputFormatError(f"{stage} training stopped early", path=out, fix="re-run to resume")
+            write_json(out / SELECTION_FILE, self.selection_record())
         key = "train_s" if p.variant == "hero" else f"train_{p.variant}_s"
         self.timing[key] = time.perf_counter() - t0
         return runs
@@ -495,6 +681,32 @@ def check_checkpoint_split(runs: VariantRuns, split: str) -> list[str]:
     return notes
 
 
+def check_checkpoint_selection(runs: VariantRuns, select_on: str) -> list[str]:
+    """Refuse given checkpoints whose recorded selection set (SELECTION_FILE) differs from `select_on`; checkpoints
+    without a record are accepted as declared for `test` / `none` (noted) and refused for `val` (a val claim
+    cannot be checked; official HERO checkpoints were selected on test)."""
+    import json
+
+    notes = []
+    for stage, path in checkpoint_files(runs).items():
+        run = path.parent.parent
+        try:
+            found = json.loads((run / SELECTION_FILE).read_text()).get("select_on")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found is None:
+            if select_on == "val":
+                raise InputFormatError(f"{runs.name} {stage} records no checkpoint selection set, the benchmark "
+                                       f"declares selection on val", path=run,
+                                       fix="pass --select-on test for official HERO checkpoints (selected on the test "
+                                       "split) or --select-on none, or train them with vimo bench")
+            notes.append(f"checkpoints: {run.name} records no selection set (declared: {select_on})")
+        elif found != select_on:
+            raise InputFormatError(f"{runs.name} {stage} was selected on '{found}', the benchmark declares "
+                                   f"'{select_on}'", path=run, fix=f"pass --select-on {found}")
+    return notes
+
+
 def _files(runs: VariantRuns) -> dict[str, dict[str, str]]:
     return {stage: {"path": str(path), "sha256": file_sha256(path)} for stage, path in checkpoint_files(runs).items()}
 
@@ -526,7 +738,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
     variants = bench_variants(cfg)  # unknown names fail before any work
     t_start = time.perf_counter()
-    bench = Bench(cfg)
+    bench = Bench(cfg, will_train=cfg.checkpoints is None)
     ev = bench.load_or_train_evaluator()
     base = Path(cfg.checkpoints) if cfg.checkpoints is not None else bench.out / "checkpoints"
 
@@ -537,6 +749,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for name, idx in subsets.items():
             sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
     sets["test"].notes.extend(subset_notes)
+    if cfg.checkpoints is None and bench.select_on == "val":
+        sets["test"].notes.extend(bench.val_notes)
     longer = bench.longer_counts()
     trained = [w for w, here in (("HERO's transformers", cfg.checkpoints is None),
                                  ("the vimo evaluator", cfg.evaluator is None)) if here]
@@ -561,12 +775,15 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             bench.train_variant(ev, runs, vp)
         else:
             sets["test"].notes.extend(check_checkpoint_split(runs, bench.release.split_name))
+            sets["test"].notes.extend(check_checkpoint_selection(runs, bench.select_on))
         hero = load_variant(runs, vp, cfg.device)
         tag = "" if vp.variant == "hero" else f"{vp.variant}_"
         results_sets = {}
         for name, s in sets.items():
             t0 = time.perf_counter()
             results_sets[name] = bench.evaluate_generation(hero, ev, s)
+            results_sets[name]["sanity"]["ladder"] = bench.ladder(
+                hero.rvq, ev, s, results_sets[name]["metrics"]["fid"]["mean"])
             bench.timing[f"eval_{tag}{name}_s"] = time.perf_counter() - t0
         bench.timing[f"replication_{tag}test_s"] = results_sets["test"]["replication_s"]
         files = _files(runs)
@@ -588,12 +805,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 "cond_scale": cfg.cond_scale, "res_cond_scale": cfg.res_cond_scale,
                 "evaluator_space": cfg.evaluator_space, "max_motion_length": bench.p.max_motion_length,
                 "unit_length": bench.p.unit_length, "video_encoder": bench.encoder.encoder_id,
-                "longer_motions": LONGER_MOTIONS}
+                "longer_motions": LONGER_MOTIONS, "select_on": bench.select_on}
     if [v.variant for v in variants] != ["hero"]:
         protocol["variants"] = [v.variant for v in variants]
     provenance = {"release_name": bench.release.root.name, "release_path": str(bench.release.root),
                   "release_sha256": bench.release_sha, "split": split["name"], "train_pairs": len(bench.train_pairs),
-                  "test_pairs": len(bench.test_pairs), "longer_than_max_motion_length": longer,
+                  "test_pairs": len(bench.test_pairs), "val_pairs": len(bench.val_pairs or []),
+                  "longer_than_max_motion_length": longer,
                   "vimo_version": __version__,
                   "seeds": {"train": bench.p.seed, "eval": cfg.seed}, "trained_here": cfg.checkpoints is None,
                   "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -604,6 +822,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}}
     if len(variants) > 1 or variants[0].variant != "hero":
         results["variants"] = per_variant
+    reasons = validity_reasons(results)
+    results.update({"valid": not reasons, "invalid_reasons": reasons, "validity_rules": VALIDITY_RULES})
     out = Path(cfg.out)
     write_json(out / "results.json", results)
     write_text(out / "report.md", render_report(results))

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -22,7 +23,176 @@ RESULTS_FORMAT = "vimo-bench/1"
 
 
 class LeaderboardMismatchError(VimoError):
-    """Benchmark results that cannot be ranked together (different evaluator or protocol)."""
+    """Benchmark results that cannot be ranked together (different evaluator, protocol or selection set)."""
+
+
+class InvalidResultsError(VimoError):
+    """Benchmark results marked invalid by the sanity ladder / collapse / chance rules (see `validity_reasons`)."""
+
+
+# --- validity rules ----------------------------------------------------------------------------------------
+# Every benchmark carries, per variant and evaluated set, a sanity ladder: FIDs against the set's real test motions
+# (evaluator embeddings of the same fixed crops), computed in the same run. Rungs:
+#   real_vs_real     two disjoint seeded halves of the real motions (the noise floor of independent samples);
+#   reconstruction   each real motion through the RVQ-VAE (encode -> decode; same crops, same space);
+#   generation       the benchmark's FID (mean over replications);
+#   random_codes     the RVQ decoding uniformly random codes of every layer (same lengths);
+#   constant_codes   the RVQ decoding code 0 in every layer at every token (same lengths).
+
+#: sets with fewer pairs get their ladder and collapse figures recorded but not checked (halves of < 4 motions
+#: say nothing); a main test set this small makes the benchmark invalid, since nothing about it can be checked
+MIN_CHECKED_PAIRS = 8
+
+#: real_vs_real <= reconstruction is recorded (`order.real_vs_real_le_reconstruction`) but NOT enforced: the
+#: reconstruction compares each motion with its own reconstruction (paired samples), so a good RVQ-VAE lies
+#: legitimately below the floor of two independent halves (half the sample size, twice the FID bias); a
+#: violation therefore never shows a fault. What the floor must satisfy is REAL_VS_REAL_BELOW_BASELINES.
+ENFORCE_REAL_VS_REAL_LE_RECONSTRUCTION = False
+
+#: real_vs_real < random_codes and < constant_codes: at this sample size the evaluator must tell two halves of
+#: real motions apart less than real motions and decoded garbage (else it cannot rank anything); the halves
+#: have half the samples (a larger FID bias), so the check is conservative
+REAL_VS_REAL_BELOW_BASELINES = True
+
+#: reconstruction <= generation (no tolerance): generation decodes generated codes with the same RVQ-VAE, so it
+#: cannot beat the RVQ-VAE's own reconstruction of the real motions
+RECONSTRUCTION_LE_GENERATION = True
+
+#: generation < random_codes and generation < constant_codes (strict): a generator no better than decoded
+#: random or constant codes (or an evaluator that scores them alike) makes the FID meaningless
+GENERATION_BELOW_BASELINES = True
+
+#: collapse: the generated base-token sequences (first replication, one per test pair, compared on their first L
+#: tokens, L = the shortest, so that length alone is no variety) must have at least this share of distinct
+#: sequences among the pairs
+MIN_DISTINCT_BASE_FRACTION = 0.5
+
+#: collapse: generation Diversity must be at least this share of the real motions' Diversity (same pairs drawn)
+MIN_DIVERSITY_RATIO = 0.2
+
+#: a vimo evaluator (with a video branch) must rank the REAL test pairs above chance: one-sided binomial test of
+#: the pairs whose true motion is strictly nearest to the video (ties count as misses) against p = 1/pool
+#: (pool = the R-precision ranking batch; mixed pool sizes: the exact Poisson-binomial tail); p-value below this
+MAX_CHANCE_P_VALUE = 0.05
+
+VALIDITY_RULES = {
+    "min_checked_pairs": MIN_CHECKED_PAIRS,
+    "enforce_real_vs_real_le_reconstruction": ENFORCE_REAL_VS_REAL_LE_RECONSTRUCTION,
+    "real_vs_real_below_baselines": REAL_VS_REAL_BELOW_BASELINES,
+    "reconstruction_le_generation": RECONSTRUCTION_LE_GENERATION,
+    "generation_below_baselines": GENERATION_BELOW_BASELINES,
+    "min_distinct_base_fraction": MIN_DISTINCT_BASE_FRACTION,
+    "min_diversity_ratio": MIN_DIVERSITY_RATIO,
+    "max_chance_p_value": MAX_CHANCE_P_VALUE,
+}
+
+VALIDITY_EXPLANATION = [
+    "The sanity ladder: FIDs against each set's real motions (evaluator embeddings of the same fixed crops): "
+    "real vs real (two disjoint seeded halves), RVQ-VAE reconstruction, the generation, and decoded random / "
+    "constant codes as baselines.",
+    f"Invalid when, on the main test set and on every other set of at least {MIN_CHECKED_PAIRS} pairs: "
+    "real vs real is not below both baselines (the evaluator cannot tell garbage from real at this size); "
+    "reconstruction > generation; generation is not strictly below both baselines; fewer than "
+    f"{MIN_DISTINCT_BASE_FRACTION:.0%} of the generated base-token sequences are distinct; generation Diversity is "
+    f"below {MIN_DIVERSITY_RATIO} x the real Diversity. Also invalid: a main test set of fewer than "
+    f"{MIN_CHECKED_PAIRS} pairs, any metric or rung that is not finite, and, for a vimo evaluator, real pairs "
+    f"ranked top-1 no better than chance (one-sided binomial p >= {MAX_CHANCE_P_VALUE}).",
+    "Real vs real <= reconstruction is shown but not required: reconstruction pairs each motion with its own "
+    "reconstruction, so a good RVQ-VAE is legitimately below the noise floor of two independent halves.",
+]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _numbers(obj: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif obj is None or isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield path, obj
+
+
+def set_validity_reasons(name: str, s: dict[str, Any], *, main: bool, vimo_evaluator: bool) -> list[str]:
+    """Reasons (one line each) why one evaluated set of one variant breaks the rules above; [] when it passes."""
+    reasons = []
+    bad = [k for k, v in _numbers(s.get("metrics", {})) if not _finite(v) and not k.endswith(".n")]
+    if bad:
+        reasons.append(f"set {name}: metric {bad[0]} is not finite")
+    sanity = s.get("sanity")
+    if not sanity:
+        return reasons + [f"set {name}: no sanity ladder (results from before the ladder): re-run `vimo bench`"]
+    n = int(s.get("size") or 0)
+    ladder = sanity.get("ladder") or {}
+    checked = n >= MIN_CHECKED_PAIRS
+    if main and not checked:
+        reasons.append(f"set {name}: {n} pairs, fewer than {MIN_CHECKED_PAIRS}: the sanity ladder cannot be checked")
+    if checked:
+        rungs = ("real_vs_real", "reconstruction", "generation", "random_codes", "constant_codes")
+        missing = [r for r in rungs if not _finite(ladder.get(r))]
+        if missing:
+            reasons.append(f"set {name}: ladder rung {missing[0]} is not finite ({ladder.get(missing[0])})")
+        else:
+            rvr, rec, gen = ladder["real_vs_real"], ladder["reconstruction"], ladder["generation"]
+            rnd, const = ladder["random_codes"], ladder["constant_codes"]
+            if REAL_VS_REAL_BELOW_BASELINES and not (rvr < rnd and rvr < const):
+                reasons.append(f"set {name}: real-vs-real FID {rvr:.4g} is not below the random-code {rnd:.4g} and "
+                               f"constant-code {const:.4g} baselines (the evaluator cannot tell decoded garbage from "
+                               f"real motions)")
+            if ENFORCE_REAL_VS_REAL_LE_RECONSTRUCTION and rvr > rec:
+                reasons.append(f"set {name}: real-vs-real FID {rvr:.4g} > reconstruction FID {rec:.4g}")
+            if RECONSTRUCTION_LE_GENERATION and rec > gen:
+                reasons.append(f"set {name}: reconstruction FID {rec:.4g} > generation FID {gen:.4g} (out of order)")
+            if GENERATION_BELOW_BASELINES and not (gen < rnd and gen < const):
+                reasons.append(f"set {name}: generation FID {gen:.4g} is not below the random-code {rnd:.4g} and "
+                               f"constant-code {const:.4g} baselines")
+        collapse = sanity.get("collapse") or {}
+        distinct, pairs = collapse.get("distinct_base_sequences"), collapse.get("pairs")
+        if _finite(distinct) and _finite(pairs) and distinct < MIN_DISTINCT_BASE_FRACTION * pairs:
+            reasons.append(f"set {name}: generation collapsed: {distinct} distinct base-token sequences for {pairs} "
+                           f"pairs (< {MIN_DISTINCT_BASE_FRACTION:.0%})")
+        ratio = collapse.get("diversity_ratio")
+        if ratio is not None and (not _finite(ratio) or ratio < MIN_DIVERSITY_RATIO):
+            reasons.append(f"set {name}: generation collapsed: Diversity {ratio:.3g} x the real motions' "
+                           f"(< {MIN_DIVERSITY_RATIO})")
+    bad = [k for k, v in _numbers(sanity) if v is not None and not _finite(v)]
+    if bad and not any("not finite" in r for r in reasons):
+        reasons.append(f"set {name}: sanity figure {bad[0]} is not finite")
+    chance = sanity.get("chance")
+    if main and vimo_evaluator:
+        p = (chance or {}).get("p_value")
+        if not _finite(p):
+            reasons.append(f"set {name}: no chance test of the evaluator's real-pair R-precision")
+        elif p >= MAX_CHANCE_P_VALUE:
+            reasons.append(f"set {name}: the evaluator ranks real pairs top-1 no better than chance ({chance['hits']} of "
+                           f"{chance['pairs']} vs {chance['expected']:.2f} expected, binomial p = {p:.3g} >= "
+                           f"{MAX_CHANCE_P_VALUE})")
+    return reasons
+
+
+def validity_reasons(results: dict[str, Any]) -> list[str]:
+    """Why a results dict is invalid (one line each, first the most basic); [] for a valid benchmark. Checks every
+    variant's sets (the main set is `test`) and the reconstruction's numbers."""
+    vimo_ev = results.get("evaluator", {}).get("kind") == "vimo-contrastive"
+    variants = results.get("variants") or {"": {"sets": results.get("sets", {}),
+                                                "reconstruction": results.get("reconstruction")}}
+    reasons = []
+    for vname, v in variants.items():
+        tag = f"variant {vname}: " if vname and (len(variants) > 1 or vname != "hero") else ""
+        rec = v.get("reconstruction") or {}
+        bad = [k for k, x in _numbers({k: x for k, x in rec.items() if k != "notes"})
+               if not _finite(x) and not k.endswith(".n")]
+        if bad:
+            reasons.append(f"{tag}reconstruction {bad[0]} is not finite")
+        for name, s in (v.get("sets") or {}).items():
+            reasons += [tag + r for r in set_validity_reasons(name, s, main=name == "test", vimo_evaluator=vimo_ev)]
+    if "test" not in results.get("sets", {}):
+        reasons.append("no main test set")
+    return list(dict.fromkeys(reasons))
 
 
 file_sha256 = sha256_file  # the name the models use
@@ -75,7 +245,15 @@ def render_report(results: dict[str, Any]) -> str:
     split = results_split(results)
     lines += [f"Training split `{split['name']}`: trained on `{split['train_list']}`, tested on "
               f"`{split['test_list']}`{' (the Unseen set)' if split['name'] == 'seen_unseen' else ''}, statistics "
-              f"`{split['statistics']}`.", ""]
+              f"`{split['statistics']}`. Checkpoints selected on: {SELECT_ON_LABELS.get(results_select_on(results), results_select_on(results))}.", ""]
+    reasons = results.get("invalid_reasons") if "valid" in results else validity_reasons(results)
+    if reasons:
+        lines += [f"**INVALID benchmark** ({len(reasons)} reasons; `vimo leaderboard` refuses it unless "
+                  f"--show-invalid):", "", *[f"- {r}" for r in reasons], ""]
+    else:
+        lines += ["**Valid**: the sanity ladder is in order, no collapse, every metric finite"
+                  + (", the evaluator ranks real pairs above chance." if results["evaluator"].get("kind") ==
+                     "vimo-contrastive" else "."), ""]
     rec = results.get("reconstruction")
     if rec:
         lines += ["## Reconstruction (RVQ-VAE, test motions)", "", "| Method | FID↓ | MPJPE (mm)↓ | Diversity→ | Real diversity |",
@@ -97,6 +275,7 @@ def render_report(results: dict[str, Any]) -> str:
     notes += [f"- {n}" for n in (rec or {}).get("notes", [])]
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
+    lines += ["", *render_ladder(results)]
     if results.get("variants"):
         lines += ["", *render_variants(results)]
     if results.get("human_eval"):
@@ -106,6 +285,56 @@ def render_report(results: dict[str, Any]) -> str:
               *[f"- checkpoint {k}: `{v['path']}` sha256 {v['sha256']}" for k, v in prov.get("checkpoints", {}).items()],
               "", "## Timing", "", *[f"- {k}: {v:.2f} s" for k, v in results.get("timing", {}).items()], ""]
     return "\n".join(lines)
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "-"
+    if not _finite(x):
+        return str(x)
+    return f"{x:.3g}" if abs(x) < 1e-3 and x != 0 else f"{x:.3f}"
+
+
+def render_ladder(results: dict[str, Any]) -> list[str]:
+    """The sanity ladder of every variant and set, its collapse / chance figures and the validity rules."""
+    variants = results.get("variants") or {"": {"sets": results["sets"]}}
+    lines = ["## Sanity ladder", "", "FID against each set's real motions, computed in this run (lower is closer "
+             "to the real motions). Order expected: reconstruction <= generation < random / constant codes, real vs "
+             "real < random / constant codes.", "",
+             "| Variant | Set | N | Real vs real (halves) | Reconstruction | Generation | Random codes | Constant "
+             "codes | Distinct base seqs | Div. gen/real | Real top-1 hits (chance p) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for vname, v in variants.items():
+        for name, st in v["sets"].items():
+            sanity = st.get("sanity") or {}
+            lad, col, ch = sanity.get("ladder") or {}, sanity.get("collapse") or {}, sanity.get("chance")
+            chance = f"{ch['hits']}/{ch['pairs']} (p = {ch['p_value']:.3g})" if ch else "-"
+            halves = lad.get("halves") or ["-", "-"]
+            lines.append(f"| {vname or 'hero'} | {name} | {st['size']} | {_num(lad.get('real_vs_real'))} "
+                         f"({halves[0]}+{halves[1]}) | {_num(lad.get('reconstruction'))} | "
+                         f"{_num(lad.get('generation'))} | {_num(lad.get('random_codes'))} | "
+                         f"{_num(lad.get('constant_codes'))} | {col.get('distinct_base_sequences', '-')}/"
+                         f"{col.get('pairs', '-')} | {_num(col.get('diversity_ratio'))} | {chance} |")
+    notes = [f"- {n}" for v in variants.values() for st in v["sets"].values()
+             for n in ((st.get("sanity") or {}).get("ladder") or {}).get("notes", [])]
+    if notes:
+        lines += ["", *dict.fromkeys(notes)]
+    lines += ["", "Validity rules (`vimo.models.report`):", "", *[f"- {t}" for t in VALIDITY_EXPLANATION]]
+    return lines
+
+
+#: how report.md and the leaderboard label the checkpoint selection set
+SELECT_ON_LABELS = {"val": "val", "test": "test (official HERO: selected on the test split)",
+                    "none": "none (last epoch)"}
+
+
+def results_select_on(results: dict[str, Any]) -> str:
+    """The set a benchmark's checkpoints were selected on (results from before it was recorded: the official
+    test selection, or none when selection was off)."""
+    sel = (results.get("protocol") or {}).get("select_on")
+    if sel:
+        return str(sel)
+    return "test" if (results.get("config") or {}).get("select_by_fid", True) else "none"
 
 
 BASE_SPLIT_RECORD = {"name": "base", "train_list": "train.txt", "test_list": "test.txt", "statistics": "Mean.npy"}
@@ -247,14 +476,37 @@ def read_results(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test") -> list[dict[str, Any]]:
-    """One row per benchmark (sorted by FID); raises LeaderboardMismatchError when evaluators or protocols
-    differ, naming the first result that differs from the first one."""
+def results_validity(results: dict[str, Any]) -> list[str]:
+    """Reasons a results dict is invalid: those it records plus those the rules find now (a stale or hand-edited
+    `valid` does not hide an out-of-order ladder; results from before the ladder are invalid)."""
+    recorded = list(results.get("invalid_reasons") or [])
+    if results.get("valid") is False and not recorded:
+        recorded = ["marked invalid"]
+    return list(dict.fromkeys(recorded + validity_reasons(results)))
+
+
+def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test",
+                     show_invalid: bool = False) -> list[dict[str, Any]]:
+    """One row per benchmark (sorted by FID); raises LeaderboardMismatchError when evaluators, protocols or
+    checkpoint selection sets differ, naming the first result that differs from the first one, and
+    InvalidResultsError for an invalid result (`results_validity`) unless `show_invalid` (then its row says
+    `valid: False` and the table labels it INVALID)."""
     results = list(results)
     if not results:
         raise InputFormatError("no benchmark results given", fix="pass one or more `vimo bench` folders")
+    for r in results:
+        r["_invalid"] = results_validity(r)
+        if r["_invalid"] and not show_invalid:
+            more = f" (+{len(r['_invalid']) - 1} more)" if len(r["_invalid"]) > 1 else ""
+            raise InvalidResultsError(f"is an invalid benchmark: {r['_invalid'][0]}{more}", path=r["_path"],
+                                      fix="see its report.md; pass --show-invalid to list it labelled INVALID")
     ref = results[0]
     for r in results[1:]:
+        if results_select_on(r) != results_select_on(ref):
+            raise LeaderboardMismatchError(
+                f"checkpoints selected on {results_select_on(r)}, those of {ref['_path']} on "
+                f"{results_select_on(ref)}: never ranked together", path=r["_path"],
+                fix="re-run the benchmarks with the same --select-on")
         if r["evaluator"]["id"] != ref["evaluator"]["id"]:
             raise LeaderboardMismatchError(
                 f"evaluator {r['evaluator']['id']} differs from {ref['evaluator']['id']} of {ref['_path']}",
@@ -271,7 +523,8 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test") 
                                    fix=f"choose one of: {', '.join(r['sets'])}")
         m = r["sets"][set_name]["metrics"]
         split = results_split(r)
-        row = {"release": r["provenance"]["release_name"], "split": split["name"],
+        row = {"release": r["provenance"]["release_name"], "split": split["name"], "select_on": results_select_on(r),
+               "valid": not r["_invalid"], "invalid_reason": r["_invalid"][0] if r["_invalid"] else "",
                "release_sha256": r["provenance"]["release_sha256"][:16], "preset": r["protocol"]["preset"],
                "train_list": split["train_list"], "test_list": split["test_list"],
                "n_train": r["provenance"].get("train_pairs"), "n_test": r["sets"][set_name]["size"]}
@@ -302,20 +555,31 @@ def leaderboard_markdown(rows: list[dict[str, Any]], evaluator_id: str) -> str:
     def cell(row, key):
         return f"{row[key]:.3f} ± {row[f'{key}_ci95']:.3f}" if key in row else "-"
 
-    lines = [f"Evaluator `{evaluator_id}`; ± = 95 % CI.", "",
-             "| Rank | Release | Split | Train pairs | Test set | Test pairs | FID↓ | Diversity→ | Real diversity | "
-             "MModality↑ |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Evaluator `{evaluator_id}`; ± = 95 % CI; checkpoints selected on "
+             f"{SELECT_ON_LABELS.get(rows[0].get('select_on', 'test'), rows[0].get('select_on'))}.", "",
+             "| Rank | Release | Split | Selected on | Valid | Train pairs | Test set | Test pairs | FID↓ | Diversity→ | "
+             "Real diversity | MModality↑ |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rank']} | {r['release']} | {r.get('split', 'base')} | {r['n_train']} | "
+        lines.append(f"| {r['rank']} | {r['release']} | {r.get('split', 'base')} | {r.get('select_on', '-')} | "
+                     f"{'yes' if r.get('valid') else 'INVALID'} | {r['n_train']} | "
                      f"`{r.get('test_list', 'test.txt')}` | {r['n_test']} | {cell(r, 'fid')} | "
                      f"{cell(r, 'diversity')} | {cell(r, 'diversity_real')} | {cell(r, 'multimodality')} |")
+    invalid = [r for r in rows if not r.get("valid", True)]
+    if invalid:
+        lines += ["", "INVALID rows are shown with --show-invalid only; their first reason:", "",
+                  *[f"- {r['release']} [{r.get('split', 'base')}] ({r['folder']}): {r['invalid_reason']}"
+                    for r in invalid]]
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(folders: Iterable[str | Path], out: str | Path, set_name: str = "test") -> list[dict]:
-    """Write `leaderboard.csv` and `leaderboard.md` under `out` from benchmark folders; returns the rows."""
+def write_leaderboard(folders: Iterable[str | Path], out: str | Path, set_name: str = "test",
+                      show_invalid: bool = True) -> list[dict]:
+    """Write `leaderboard.csv` and `leaderboard.md` under `out` from benchmark folders; returns the rows.
+
+    `show_invalid` defaults to True here so that scripts (the demo) get invalid results as rows labelled
+    INVALID rather than an exception; `vimo leaderboard` passes False unless --show-invalid (refusal)."""
     results = [read_results(f) for f in folders]
-    rows = leaderboard_rows(results, set_name)
+    rows = leaderboard_rows(results, set_name, show_invalid=show_invalid)
     out = Path(out)
     write_text(out / "leaderboard.csv", leaderboard_csv(rows))
     write_text(out / "leaderboard.md", leaderboard_markdown(rows, results[0]["evaluator"]["id"]))

@@ -10,19 +10,20 @@ HML3D = Path(__file__).parents[1] / "data" / "humanml3d"
 
 
 def write_tiny_release(root: Path, *, n_train: int = 6, n_test: int = 3, seed: int = 0,
-                       lengths: tuple[int, int] = (24, 40)) -> Path:
+                       lengths: tuple[int, int] = (24, 40), n_val: int = 3) -> Path:
     """Motions: HumanML3D Mean + 0.5 Std x noise (`lengths` = 24..40 frames inclusive by default, the tiny preset's
     max_motion_length; one crop of the real 170-frame clip 012314); videos: (F, 16, 16, 3) uint8 frames arrays
-    stored as .npy under videos/<sub>/."""
+    stored as .npy under videos/<sub>/. `n_val` validation pairs (val.txt, motions_val.txt; `vimo bench` selects
+    checkpoints on them) are drawn after the train and test pairs, so those do not depend on it; 0: no val list."""
     rng = np.random.default_rng(seed)
     mean, std = np.load(HML3D / "Mean.npy"), np.load(HML3D / "Std.npy")
     real = np.load(HML3D / "new_joint_vecs_012314.npy")
     (root / "vector_263").mkdir(parents=True)
     np.save(root / "Mean.npy", mean)
     np.save(root / "Std.npy", std)
-    lines: dict[str, list[str]] = {"train": [], "test": []}
-    for i in range(n_train + n_test):
-        split = "train" if i < n_train else "test"
+    lines: dict[str, list[str]] = {"train": [], "test": []} | ({"val": []} if n_val else {})
+    for i in range(n_train + n_test + n_val):
+        split = "train" if i < n_train else "test" if i < n_train + n_test else "val"
         n = int(rng.integers(lengths[0], lengths[1] + 1))
         motion = real[:n] if i == 0 else (mean + 0.5 * std * rng.standard_normal((n, 263))).astype(np.float32)
         np.save(root / "vector_263" / f"m{i:03d}.npy", motion.astype(np.float32))
@@ -66,9 +67,9 @@ def _write_list(path: Path, pairs: list[str]) -> None:
 def write_split_release(root: Path, *, n_train: int = 8, n_test: int = 6, seed: int = 0) -> Path:
     """`write_tiny_release` plus the split folders vimo.release writes (same names and files):
     `splits/t2/` (each training video with its pair and one extra reaction), `splits/seen_unseen/` (the
-    `dribbling` videos held out: Seen training = the base training pairs of `explosion`, Unseen test = every
-    `dribbling` pair), each with train/test lists, motions lists and their own Mean/Std, and a flat test subset
-    `splits/sub-explosion.txt`."""
+    `dribbling` videos held out: Seen training / validation = the base training / val pairs of `explosion`,
+    Unseen test = every `dribbling` pair), each with train/test lists, motions lists and their own Mean/Std, and a
+    flat test subset `splits/sub-explosion.txt`."""
     write_tiny_release(root, n_train=n_train, n_test=n_test, seed=seed)
     rng = np.random.default_rng(seed + 1)
     mean, std = np.load(HML3D / "Mean.npy"), np.load(HML3D / "Std.npy")
@@ -81,8 +82,10 @@ def write_split_release(root: Path, *, n_train: int = 8, n_test: int = 6, seed: 
         n = int(rng.integers(24, 41))
         np.save(root / extra, (mean + 0.6 * std * rng.standard_normal((n, 263))).astype(np.float32))
         t2 += [line, f"{video} {extra}"]
+    val = (root / "val.txt").read_text().split("\n")[:-1]
     lists = {"t2/train": t2, "seen_unseen/train": [ln for ln in train if "explosion" in ln],
-             "seen_unseen/test": [ln for ln in train + test if "dribbling" in ln]}
+             "seen_unseen/val": [ln for ln in val if "explosion" in ln],
+             "seen_unseen/test": [ln for ln in train + test + val if "dribbling" in ln]}
     for name, pairs in lists.items():
         folder, part = name.split("/")
         _write_list(root / "splits" / folder / f"{part}.txt", pairs)

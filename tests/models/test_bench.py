@@ -62,6 +62,17 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
         assert m["ci95"] == pytest.approx(1.96 * np.std(m["values"]) / math.sqrt(3))
     assert test["metrics"]["fid"]["mean"] >= 0 and test["metrics"]["multimodality"]["mean"] > 0
     assert 0 <= test["metrics"]["r_precision_top1"]["mean"] <= test["metrics"]["r_precision_top3"]["mean"] <= 1
+    # the sanity ladder of every set, computed in the run, and the verdict (random fixture data: the evaluator
+    # cannot beat chance, so the benchmark is invalid and says why)
+    for name, s in res["sets"].items():
+        ladder = s["sanity"]["ladder"]
+        assert ladder["generation"] == s["metrics"]["fid"]["mean"], name
+        assert all(math.isfinite(ladder[k]) for k in ("real_vs_real", "reconstruction", "random_codes",
+                                                       "constant_codes")), name
+        assert s["sanity"]["collapse"]["pairs"] == s["size"] and s["sanity"]["chance"]["pairs"] == s["size"]
+    assert res["sets"]["test"]["sanity"]["chance"]["pools"] == [4, 32]
+    assert res["valid"] is False and res["invalid_reasons"] and "\n" not in "".join(res["invalid_reasons"])
+    assert res["protocol"]["select_on"] == "val" and res["provenance"]["val_pairs"] == 3
     rec = res["reconstruction"]
     assert rec["mpjpe"]["mean"] > 0 and rec["mpjpe"]["frames"] > 0 and math.isfinite(rec["fid"]["mean"])
 
@@ -77,6 +88,7 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
     assert ev["id"] == "vimo-" + file_sha256(out / "evaluator/evaluator.tar")[:16]
     report = (out / "report.md").read_text()
     assert ev["id"] in report and "| test |" in report and "RVQ-VAE" in report and "±" in report
+    assert "**INVALID benchmark**" in report and res["invalid_reasons"][0] in report and "## Sanity ladder" in report
     for png in ("fid_by_set.png", "replications.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -107,8 +119,12 @@ def test_leaderboard_ranks_and_refuses_incomparable_results(benched, tmp_path):
     (tmp_path / "t2/results.json").write_text(json.dumps(other))
     r = CliRunner().invoke(_app(leaderboard), ["leaderboard", str(tmp / "b1"), str(tmp_path / "t2"),
                                                "--out", str(tmp_path / "lb")])
+    assert r.exit_code == 1 and "invalid benchmark" in str(r.exception)  # the fixture benchmark is invalid
+    r = CliRunner().invoke(_app(leaderboard), ["leaderboard", str(tmp / "b1"), str(tmp_path / "t2"),
+                                               "--out", str(tmp_path / "lb"), "--show-invalid"])
     assert r.exit_code == 0, r.output
-    assert "vimo-tiny-t2 [base]  FID" in r.output  # the split is printed as text, not eaten as a rich tag
+    assert "vimo-tiny-t2 [base] (selected on val)  FID" in r.output  # the split is text, not a rich tag
+    assert "INVALID: " in r.output
     csv = (tmp_path / "lb/leaderboard.csv").read_text().splitlines()
     assert csv[0].startswith("rank,") and csv[1].split(",")[1] == "vimo-tiny-t2"  # lower FID ranks first
     assert first["evaluator"]["id"] in (tmp_path / "lb/leaderboard.md").read_text()
@@ -120,7 +136,7 @@ def test_leaderboard_ranks_and_refuses_incomparable_results(benched, tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(bad))
         with pytest.raises(LeaderboardMismatchError, match=match):
-            write_leaderboard([tmp / "b1", tmp_path / name], tmp_path / "lb2")
+            write_leaderboard([tmp / "b1", tmp_path / name], tmp_path / "lb2", show_invalid=True)
     (tmp_path / "old").mkdir()
     (tmp_path / "old/results.json").write_text(json.dumps({**other, "format": "vimo-bench/0"}))
     with pytest.raises(FormatVersionError):

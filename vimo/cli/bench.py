@@ -11,7 +11,15 @@ Examples:
     vimo bench vimo-1.0/ --split seen_unseen --out bench/unseen --evaluator bench/vimo-1.0/evaluator/evaluator.tar --variant hero --variant momask-video --variant bamm-video
     vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --human-eval study1 --workspace ws/
     vimo bench human-eval-report study1 --bench bench/ablation --workspace ws/
+    vimo bench vimo-1.0/ --out bench/official --checkpoints checkpoints/vimo --select-on test   # official HERO selection
+    vimo leaderboard bench/a bench/b --show-invalid       # list benchmarks the sanity rules mark INVALID
 Re-running `vimo bench` with the same --out resumes training and reuses the trained evaluator.
+Checkpoint selection: --select-on val (default) keeps each stage's best in-training FID on the release's val.txt;
+--select-on test is HERO's official selection on the test split (labelled in results and the leaderboard);
+--select-on none keeps the last epoch. A release without val.txt needs a rebuild with a val split or one of those.
+Validity: results.json / report.md carry a sanity ladder (real vs real halves, RVQ reconstruction, generation,
+decoded random / constant codes), collapse figures and the evaluator's chance test; a benchmark that breaks
+them is written but marked "valid": false, and `vimo leaderboard` refuses it unless --show-invalid.
 Splits: `--split t2|t3` trains every stage on splits/<name>/train.txt (its own Mean/Std) and tests on the base
 test.txt; `--split seen_unseen` trains on splits/seen_unseen/train.txt and tests on the Unseen set
 (splits/seen_unseen/test.txt). A split benchmark must be given the evaluator of the base benchmark with
@@ -48,6 +56,9 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
                                               "the evaluator)"),
           seed: int = typer.Option(10107, help="evaluation seed (official 10107)"),
           subsets: bool = typer.Option(True, help="also evaluate the splits/*.txt lists holding test pairs"),
+          select_on: str = typer.Option("val", "--select-on", help="checkpoint selection set: val (default; the "
+                                        "release's val.txt), test (official HERO, selects on the test split; "
+                                        "labelled) or none (last epoch)"),
           epochs: Optional[int] = typer.Option(None, help="override every stage's training epochs"),
           device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
           progress: bool = typer.Option(True, help="progress bars while training"),
@@ -84,7 +95,7 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
                       encoder=encoder, replications=replications, batch_size=batch_size,
                       diversity_rule=diversity_rule, evaluator_space=evaluator_space, seed=seed, subsets=subsets,
                       epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]),
-                      split=split)
+                      split=split, select_on=select_on)
     results = run_bench(cfg)
     longer = results["provenance"].get("longer_than_max_motion_length") or {}
     if any(longer.values()):
@@ -99,25 +110,43 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
     console.print(f"[green]bench[/] {results['provenance']['release_name']} (split {results['split']['name']}): FID {test['fid']['mean']:.3f} ± "
                   f"{test['fid']['ci95']:.3f}, Diversity {test['diversity']['mean']:.3f} (real "
                   f"{test['diversity_real']['mean']:.3f})" + (f", MModality {mm['mean']:.3f}" if mm else "")
-                  + f"; evaluator {results['evaluator']['id']} -> {out / 'report.md'}")
+                  + f"; evaluator {results['evaluator']['id']}; selected on {results['protocol']['select_on']} "
+                  f"-> {out / 'report.md'}")
+    print_validity(results)
+
+
+def print_validity(results) -> None:
+    """One line for a valid benchmark; INVALID and its reasons (one line each) otherwise."""
+    if results.get("valid"):
+        console.print("[green]valid[/]: sanity ladder in order, no collapse, metrics finite")
+        return
+    reasons = results.get("invalid_reasons") or []
+    console.print(f"[red]INVALID[/] benchmark ({len(reasons)} reasons; vimo leaderboard refuses it unless "
+                  f"--show-invalid):")
+    for r in reasons:
+        console.print(f"  - {r}", markup=False, highlight=False, soft_wrap=True)
 
 
 def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folders (each with results.json)"),
                 out: Path = typer.Option(Path("."), "--out", "-o", help="where leaderboard.csv / .md are written"),
-                set_name: str = typer.Option("test", "--set", help="evaluated set to rank (test or a splits/ list)")
+                set_name: str = typer.Option("test", "--set", help="evaluated set to rank (test or a splits/ list)"),
+                show_invalid: bool = typer.Option(False, "--show-invalid", help="list benchmarks marked invalid "
+                                                  "(labelled INVALID) instead of refusing them")
                 ) -> None:
     """Rank benchmarks by FID, one row per benchmark (a release or a training split of one: base, t2, ...);
-    refuses results of different evaluators or protocols (bench a split with --evaluator of the base bench).
+    refuses results of different evaluators, protocols or checkpoint selection sets (bench a split with
+    --evaluator of the base bench), and results marked invalid unless --show-invalid.
 
     vimo leaderboard bench/vimo-1.0 bench/vimo-1.0-t2 --out bench/leaderboard
     """
     from vimo.models.report import write_leaderboard
 
-    rows = write_leaderboard(folders, out, set_name)
+    rows = write_leaderboard(folders, out, set_name, show_invalid=show_invalid)
     for r in rows:
         # markup off: "[t2]" is text, not a rich style tag
-        console.print(f"{r['rank']}. {r['release']} [{r['split']}]  FID {r['fid']:.3f} ± {r['fid_ci95']:.3f}",
-                      markup=False, highlight=False)
+        label = "" if r["valid"] else f"  INVALID: {r['invalid_reason']}"
+        console.print(f"{r['rank']}. {r['release']} [{r['split']}] (selected on {r['select_on']})  FID "
+                      f"{r['fid']:.3f} ± {r['fid_ci95']:.3f}{label}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")
 
 
