@@ -1,7 +1,7 @@
 """`vimo bench` (benchmark a release with the reference HERO) and `vimo leaderboard` (compare benchmarks).
 
 Examples:
-    vimo bench vimo-1.0/ --out bench/vimo-1.0 --evaluator checkpoints/vimo --checkpoints checkpoints/vimo --encoder tc-clip=zero_shot_k400_tc_clip.pth --device cuda
+    vimo bench vimo-1.0/ --out bench/vimo-1.0 --evaluator checkpoints/vimo --checkpoints checkpoints/vimo --select-on test --encoder tc-clip=zero_shot_k400_tc_clip.pth --device cuda
     vimo bench vimo-1.0/ --out bench/vimo-1.0 --device cuda            # trains HERO and a vimo evaluator first
     vimo bench demo_out/release --out bench/demo --preset tiny          # CPU-sized, end to end
     vimo bench vimo-1.0/ --split t2 --out bench/vimo-1.0-t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar
@@ -11,7 +11,6 @@ Examples:
     vimo bench vimo-1.0/ --split seen_unseen --out bench/unseen --evaluator bench/vimo-1.0/evaluator/evaluator.tar --variant hero --variant momask-video --variant bamm-video
     vimo bench vimo-1.0/ --out bench/ablation --variant hero --variant vqvae --human-eval study1 --workspace ws/
     vimo bench human-eval-report study1 --bench bench/ablation --workspace ws/
-    vimo bench vimo-1.0/ --out bench/official --checkpoints checkpoints/vimo --select-on test   # official HERO selection
     vimo leaderboard bench/a bench/b --show-invalid       # list benchmarks the sanity rules mark INVALID
 Re-running `vimo bench` with the same --out resumes training and reuses the trained evaluator.
 Checkpoint selection: --select-on val (default) keeps each stage's best in-training FID on the release's val.txt;
