@@ -34,10 +34,11 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 CAPTURE_SOURCES = ("egohumans", "harmony4d")
 
 
-#: a val / test split whose fraction is positive gets at least this many base components (whole leakage
-#: groups) when the stratified assignment left it empty and the training split keeps at least one: small
-#: releases (a demo's, a test's) otherwise get no val pairs, since no stratum is large enough for its share
-MIN_PER_SPLIT = 1
+#: a val / test split whose fraction is positive gets at least this many pairs (a FID needs two samples; whole
+#: leakage components are moved from train) when the stratified assignment left fewer and the training split
+#: keeps at least one component: small releases (a demo's, a test's) otherwise get no val pairs, since no
+#: stratum is large enough for its share
+MIN_PER_SPLIT = 2
 
 
 class SplitError(VimoError):
@@ -260,15 +261,15 @@ def _assign(components: list[list[SplitItem]], policy: SplitPolicy, previous: Ma
 
 
 def _fill_empty_splits(free: list[list[SplitItem]], fractions: Mapping[str, float], assignment: dict[str, str]) -> None:
-    """Give every split with a positive fraction that got no pair `MIN_PER_SPLIT` free component(s) from
+    """Give every split with a positive fraction that got fewer than `MIN_PER_SPLIT` pairs free components from
     train, while train keeps one: the smallest component whose strata keep a training pair, in seeded order."""
     for split in ("test", "val"):
-        if fractions[split] <= 0 or any(s == split for s in assignment.values()):
+        if fractions[split] <= 0:
             continue
-        for _ in range(MIN_PER_SPLIT):
+        while sum(s == split for s in assignment.values()) < MIN_PER_SPLIT:
             train = [c for c in free if assignment[c[0].pair_id] == "train"]
             if len(train) < 2:
-                return
+                break
             in_train = Counter(_stratum(it) for c in train for it in c)
             keeps = [c for c in train if all(in_train[_stratum(it)] > sum(_stratum(x) == _stratum(it) for x in c)
                                              for it in c)]
