@@ -337,6 +337,8 @@ class EvaluatorTraining:
 
     epochs: int = 50
     """passes over the train pairs (a new crop of every motion each epoch)"""
+    min_steps: int = 0
+    """raise `epochs` until training makes at least this many optimiser steps (CPU presets on small releases)"""
     batch_size: int = 64
     """pairs per step (the negatives of a pair are the others of its batch)"""
     lr: float = 1e-4
@@ -372,7 +374,10 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     index = {v: i for i, v in enumerate(dict.fromkeys(video_ids))}
     ids = np.array([index[v] for v in video_ids])
     history = []
-    for epoch in range(training.epochs):
+    epochs = training.epochs
+    if training.min_steps:
+        epochs = max(epochs, -(-training.min_steps // max(len(plan.epoch(0)), 1)))
+    for epoch in range(epochs):
         total = 0.0
         batches = plan.epoch(epoch)
         for batch in batches:
@@ -391,6 +396,6 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     if not np.isfinite(history).all():
         raise InputFormatError("evaluator training diverged (NaN loss)", fix="lower the learning rate")
     model.metadata.update({"loss_history": history, "training": {k: v for k, v in asdict(training).items()
-                                                                 if k != "extra"}, "train_pairs": len(motions),
+                                                                 if k != "extra"}, "train_pairs": len(motions), "epochs": epochs,
                            "longer_than_max_length": plan.longer_count})
     return model.eval().requires_grad_(False)

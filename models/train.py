@@ -38,7 +38,7 @@ from vimo.models.configs import Preset, StageRecipe, preset
 from vimo.models.data import (
     LONGER_WINDOW, MotionWindows, ReactionPlan, ReleaseFolder, padded_motion, rvq_normalisation, window_batches,
 )
-from vimo.models.rvq import RVQVAE, rvq_loss
+from vimo.models.rvq import RVQVAE, check_finite, rvq_loss
 from vimo.models.transformers import MaskTransformer, ResidualTransformer
 from vimo.models.video_encoder import (
     FeatureCache, PixelStatsEncoder, load_openai_clip, load_tc_clip, read_video_frames,
@@ -84,7 +84,7 @@ class TrainConfig:
     feature_cache: Path | None = None
     """video feature cache folder (default: <out>/video_features)"""
     epochs: int | None = None
-    """override the preset's epochs"""
+    """override the preset's epochs (exactly: the recipe's `min_steps` then does not apply)"""
     batch_size: int | None = None
     """override the preset's batch size (per process under torchrun)"""
     max_steps: int | None = None
@@ -316,7 +316,8 @@ def _write_opt_txt(path: Path, cfg: TrainConfig, p: Preset, recipe: StageRecipe,
                    seed: int) -> None:
     opts = {"name": Path(cfg.out).name, "dataset_name": "vimo", "stage": cfg.stage, "preset": p.name,
             "batch_size": batch_size, "max_epoch": epochs, "lr": recipe.lr, "warm_up_iter": recipe.warm_up,
-            "milestones": list(recipe.milestones), "gamma": recipe.gamma, "weight_decay": recipe.weight_decay,
+            "milestones": list(recipe.milestones),
+            "relative_milestones": list(recipe.relative_milestones), "gamma": recipe.gamma, "weight_decay": recipe.weight_decay,
             "seed": seed, "window_size": p.window, "max_motion_length": p.max_motion_length,
             "unit_length": p.unit_length, "feat_bias": p.feat_bias, **{f"rvq_{k}": v for k, v in asdict(p.rvq).items()},
             **{f"trans_{k}": v for k, v in asdict(p.transformer).items()}}
@@ -400,7 +401,6 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     recipe = p.recipe(cfg.stage)
     seed = p.seed if cfg.seed is None else cfg.seed
     batch_size = cfg.batch_size or recipe.batch_size
-    epochs = cfg.epochs if cfg.epochs is not None else recipe.epochs
     rank, world = _world()
     device = torch.device(cfg.device)
     out = Path(cfg.out)
@@ -416,9 +416,9 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
         stage.model = model
-    params = [q for q in model.parameters() if q.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), gamma=recipe.gamma)
+    steps_per_epoch = len(stage.batches(0))
+    epochs = recipe.resolved_epochs(steps_per_epoch, cfg.epochs)
+    optimizer, scheduler = make_optimizer(model, recipe, epochs * steps_per_epoch, stage.scheduler_from_warm_up)
     state = RunState()
     best_fid = float("inf")
 
@@ -465,7 +465,6 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
         progress = Progress(TextColumn(f"[bold]{cfg.stage}[/]"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[info]}"), TimeRemainingColumn())
         progress.start()
-    steps_per_epoch = len(stage.batches(0))
     task = progress.add_task(cfg.stage, total=epochs * steps_per_epoch, completed=state.total_it, info="") \
         if progress else None
     stopped = False
@@ -479,17 +478,17 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
                 t0 = time.perf_counter()
                 state.total_it += 1
                 it = state.total_it
-                if it < recipe.warm_up:
-                    _set_lr(optimizer, recipe.lr * (it + 1) / (recipe.warm_up + 1))
+                warm_up_lr(optimizer, recipe, it)
                 model.train()
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     loss, parts, n = stage.loss(batch)
+                check_finite(loss.detach().reshape(1), f"{cfg.stage} training, step {it}",
+                             fix="lower the learning rate of the preset's recipe, or check the release with `vimo release verify`")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 lr_used = optimizer.param_groups[0]["lr"]
-                if not stage.scheduler_from_warm_up or it >= recipe.warm_up:
-                    scheduler.step()
+                scheduler_step(scheduler, recipe, it, stage.scheduler_from_warm_up)
                 if world > 1:  # log the loss of the global batch, not of this process's share
                     mean_loss = torch.tensor([parts["loss"]], dtype=torch.float64)
                     dist.all_reduce(mean_loss)
@@ -508,7 +507,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
             if not stopped:
                 state.epoch += 1
                 state.batch_in_epoch = 0
-                if evaluate is not None and rank == 0:
+                if evaluate is not None and rank == 0 and recipe.evaluates_after(state.epoch, epochs):
                     scores = evaluate(_unwrap(model), state.epoch)
                     state.metrics[-1].update({f"eval_{k}": v for k, v in scores.items()})
                     if scores.get("fid", float("inf")) < best_fid:
@@ -523,19 +522,35 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
             "last": last, "latest": str(latest), "world_size": world, "notes": list(stage.notes)}
 
 
+def make_optimizer(model: nn.Module, recipe: StageRecipe, total_steps: int, scheduler_from_warm_up: bool):
+    """AdamW over the trainable parameters and the MultiStepLR of a run of `total_steps` optimiser steps."""
+    params = [q for q in model.parameters() if q.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    milestones = recipe.resolved_milestones(total_steps, scheduler_from_warm_up=scheduler_from_warm_up)
+    return optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=recipe.gamma)
+
+
+def warm_up_lr(optimizer: torch.optim.Optimizer, recipe: StageRecipe, it: int) -> None:
+    """Official linear warm-up, written into the optimiser before step `it` (counted from 1) for it < warm_up."""
+    if it < recipe.warm_up:
+        _set_lr(optimizer, recipe.lr * (it + 1) / (recipe.warm_up + 1))
+
+
+def scheduler_step(scheduler, recipe: StageRecipe, it: int, scheduler_from_warm_up: bool) -> None:
+    """After step `it`: the RVQ trainer steps MultiStepLR only from it >= warm_up, the transformer trainers always."""
+    if not scheduler_from_warm_up or it >= recipe.warm_up:
+        scheduler.step()
+
+
 def lr_schedule(recipe: StageRecipe, steps: int, *, scheduler_from_warm_up: bool) -> list[float]:
-    """The learning rate used at iterations 1..steps, by the same optimiser/scheduler code path as `train`."""
-    p = nn.Parameter(torch.zeros(1))
-    opt = torch.optim.AdamW([p], lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(recipe.milestones), gamma=recipe.gamma)
+    """The learning rate used at iterations 1..steps of a run of `steps` steps, by the functions `train` uses."""
+    optimizer, scheduler = make_optimizer(nn.Linear(1, 1), recipe, steps, scheduler_from_warm_up)
     out = []
     for it in range(1, steps + 1):
-        if it < recipe.warm_up:
-            _set_lr(opt, recipe.lr * (it + 1) / (recipe.warm_up + 1))
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        if not scheduler_from_warm_up or it >= recipe.warm_up:
-            sched.step()
+        warm_up_lr(optimizer, recipe, it)
+        out.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler_step(scheduler, recipe, it, scheduler_from_warm_up)
     return out
 
 

@@ -55,7 +55,7 @@ SIMULATED_NOTE = "SIMULATED annotators (vimo.annotation.simulated): not human ju
 class DemoScale:
     """Sizes of one demo run."""
 
-    interx: int = 24
+    interx: int = 72
     """fake Inter-X sequences"""
     ego_sequences: int = 4
     """fake Ego-Humans sequences (each gives two clips, one per direction)"""
@@ -71,11 +71,12 @@ class DemoScale:
     """pairing candidates per video"""
     trial: int = 10
     """pairs in the pre-labelling trial of the rating round"""
-    bench_epochs: int = 6
-    """training epochs of every HERO stage (tiny preset)"""
+    bench_epochs: int | None = None
+    """training epochs of every HERO stage (None: the tiny preset's own budgets, which make every stage learn)"""
     replications: int = 20
     """evaluation replications (the official protocol's 20)"""
-    evaluator_epochs: int = 10
+    evaluator_epochs: int | None = None
+    """training epochs of the vimo evaluator (None: the tiny preset's budget)"""
     batch_size: int = 8
     """evaluation batch (official 32; the demo's test sets are small)"""
 
@@ -573,8 +574,8 @@ class Demo:
         s = self.s
         common = dict(preset="tiny", epochs=s.bench_epochs, evaluator_epochs=s.evaluator_epochs,
                       replications=s.replications, progress=False, batch_size=s.batch_size)
-        self.command(f"vimo bench {release} --out {out / 'base'} --preset tiny --epochs {s.bench_epochs} "
-                     f"--replications {s.replications}")
+        epochs = f" --epochs {s.bench_epochs}" if s.bench_epochs is not None else ""
+        self.command(f"vimo bench {release} --out {out / 'base'} --preset tiny{epochs} --replications {s.replications}")
         self.r.detail("bench base: trains the evaluator, RVQ-VAE, both transformers", 0, 3)
         run_bench(BenchConfig(release=release, out=out / "base", **common))
         evaluator = out / "base" / "evaluator" / "evaluator.tar"

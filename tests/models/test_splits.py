@@ -82,6 +82,7 @@ def test_split_names_of_a_built_release(tmp_path):
 
 
 def _cfg(release, out, **kw):
+    kw.setdefault("epochs", 2)  # the tiny recipes' epochs, without their min_steps budgets (a fast test)
     return TrainConfig(stage="rvq", release=release, out=out, preset="tiny", progress=False, save_every=1, **kw)
 
 
