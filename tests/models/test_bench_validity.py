@@ -66,8 +66,9 @@ def _write(folder, results):
 
 def test_an_ordered_ladder_is_valid_and_every_broken_rule_says_why():
     assert validity_reasons(_results()) == []
+    assert validity_reasons(_results(fid=0.09)) == []  # below the reconstruction (0.1) within the slack: noise
     cases = {
-        "reconstruction FID 0.1 > generation FID 0.05": dict(fid=0.05),
+        "reconstruction FID 0.1 > 1.25 x generation FID 0.05": dict(fid=0.05),
         "generation FID 10 is not below the random-code 9": dict(fid=10.0),
         "real-vs-real FID 9.5 is not below the random-code": dict(ladder={"real_vs_real": 9.5}),
         "ladder rung random_codes is not finite": dict(ladder={"random_codes": float("nan")}),
