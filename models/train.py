@@ -360,6 +360,25 @@ def config_from_file(path: str | Path, **overrides: Any) -> TrainConfig:
     return TrainConfig(**merged)
 
 
+def parameter_order(model: nn.Module) -> list[str]:
+    """Names of the trainable parameters in the order the optimiser state lists them (the official modules')."""
+    return [n for n, q in _unwrap(model).named_parameters() if q.requires_grad]
+
+
+def check_parameter_order(meta: dict[str, Any], model: nn.Module, latest: Path) -> None:
+    """Refuse an optimiser state whose positions belong to other parameters: transformer checkpoints written before
+    vimo registered parameters in the official order (no `parameter_order` recorded) would silently swap the
+    Adam moments of the intention block's key/query (or fail on the residual tables' shapes)."""
+    recorded = meta.get("parameter_order")
+    if recorded is None and meta.get("stage") == "rvq":
+        return  # the RVQ-VAE's order never changed
+    if recorded != parameter_order(model):
+        why = "records no parameter order (written by an earlier vimo)" if recorded is None else \
+            "lists its optimiser state in another parameter order"
+        raise CheckpointError(f"{why}: resuming would give Adam moments to the wrong parameters", path=latest,
+                              fix="start the stage again in a new --out folder (its net_best_fid.tar still loads)")
+
+
 def check_resumable(meta: dict[str, Any], stage: str, p: Preset, split: str, latest: Path) -> None:
     """Refuse to resume `latest` unless it was written by a run of the same stage, preset, model variant and
     training split. A checkpoint that does not record its variant takes the one of its run.json (the preset's
@@ -426,6 +445,7 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
         ckpt = read_checkpoint(latest, what="training checkpoint")
         meta = entry(ckpt, "vimo", latest, what="training checkpoint")
         check_resumable(meta, cfg.stage, p, release.split_name, latest)
+        check_parameter_order(meta, _unwrap(model), latest)
         load_strict(_unwrap(model), entry(ckpt, MODEL_KEY[cfg.stage], latest), latest, what="model state dict")
         optimizer.load_state_dict(entry(ckpt, OPT_KEY[cfg.stage], latest))
         scheduler.load_state_dict(entry(ckpt, "scheduler", latest))
@@ -453,7 +473,8 @@ def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, fl
             obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": p.name, "variant": p.variant,
                            "split": release.split_name,
                            "batch_in_epoch": state.batch_in_epoch, "rng": _rng_state(), "metrics": state.metrics,
-                           "best_fid": best_fid, "world_size": world, **stage.extra_state()}
+                           "best_fid": best_fid, "world_size": world, "parameter_order": parameter_order(model),
+                           **stage.extra_state()}
         buf = io.BytesIO()
         torch.save(obj, buf)
         write_bytes(path, buf.getvalue())

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vimo.errors import InputFormatError, MotionError, PathEscapeError
+from vimo.models.checkpoints import CheckpointError
 from vimo.models.configs import preset
 from vimo.models.data import MotionWindows, ReactionPlan, ReleaseFolder, crop_length
 from vimo.models.train import TrainConfig, lr_schedule, train
@@ -182,3 +183,21 @@ def test_tiny_recipes_scale_with_the_run():
     evals = [e for e in range(1, 335) if r.evaluates_after(e, 334)]
     assert len(evals) == r.evaluations + 1 and evals[-1] == 334
     assert [e for e in range(1, 4) if preset("hero").mask_recipe.evaluates_after(e, 3)] == [1, 2, 3]
+
+
+def test_resume_refuses_an_optimiser_state_of_another_parameter_order(tiny_release, tmp_path):
+    """Transformer checkpoints from before the official parameter order (nothing recorded) or with another order
+    are refused in one line instead of resuming with swapped Adam moments; the RVQ (order unchanged) resumes."""
+    train(_cfg("rvq", tiny_release, tmp_path / "rvq", max_steps=2))
+    train(_cfg("mask", tiny_release, tmp_path / "mask", rvq_dir=tmp_path / "rvq", max_steps=1))
+    for path in (tmp_path / "rvq/model/latest.tar", tmp_path / "mask/model/latest.tar"):
+        ckpt = torch.load(path, weights_only=False)
+        assert ckpt["vimo"]["parameter_order"][:2] and len(ckpt["vimo"]["parameter_order"]) == len(
+            [k for k in ckpt[next(k for k in ("vq_model", "t2m_transformer") if k in ckpt)]
+             if not k.endswith(("codebook", ".pe"))])
+        del ckpt["vimo"]["parameter_order"]
+        torch.save(ckpt, path)
+    assert train(_cfg("rvq", tiny_release, tmp_path / "rvq", max_steps=3))["steps"] == 3
+    with pytest.raises(CheckpointError, match="records no parameter order") as err:
+        train(_cfg("mask", tiny_release, tmp_path / "mask", rvq_dir=tmp_path / "rvq", max_steps=2))
+    assert "\n" not in err.value.one_line() and "new --out" in err.value.one_line()
