@@ -109,14 +109,19 @@ def test_rvq_training_codes_losses_and_ema_codebooks_match_official(seeded):
         assert float(model.forward_decoder(codes).double().sum()) == pytest.approx(d["eval_recon_sum"], rel=1e-4)
 
 
-def test_rvq_seeded_init_draws_as_official(seeded):
-    d = _load("rvq.pt")
+def _assert_seeded_init_as_official(name: str, build) -> None:
+    """`build()` under the record's init seed gives the official state dict, key order and values."""
+    d = _load(name)
     torch.manual_seed(d["meta"]["init_seed"])
-    ours = _quantise(RVQVAE(TINY.rvq).state_dict())
+    ours = _quantise(build().state_dict())
     official = _unpack(d["state"])
     assert list(ours) == list(official)
     for k in official:
         assert torch.equal(ours[k], official[k]), k
+
+
+def test_rvq_seeded_init_draws_as_official(seeded):
+    _assert_seeded_init_as_official("rvq.pt", lambda: RVQVAE(TINY.rvq))
 
 
 # ------------------------------------------------------------------------------------------------ transformers
@@ -163,13 +168,7 @@ def test_training_loss_draws_as_official(name, cls, seeded):
 
 @pytest.mark.parametrize("name, cls", [("mask.pt", MaskTransformer), ("res.pt", ResidualTransformer)])
 def test_transformer_seeded_init_draws_as_official(name, cls, seeded):
-    d = _load(name)
-    torch.manual_seed(d["meta"]["init_seed"])
-    ours = _quantise(cls(TINY.transformer).state_dict())
-    official = _unpack(d["state"])
-    assert list(ours) == list(official)
-    for k in official:
-        assert torch.equal(ours[k], official[k]), k
+    _assert_seeded_init_as_official(name, lambda: cls(TINY.transformer))
 
 
 # ------------------------------------------------------------------------------------------------ parameter order
