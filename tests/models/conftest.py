@@ -1,6 +1,7 @@
 """Fixtures of the model tests: a tiny HERO-readable release folder built in tmp_path."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,43 @@ def write_split_release(root: Path, *, n_train: int = 8, n_test: int = 6, seed: 
 @pytest.fixture
 def split_release(tmp_path) -> Path:
     return write_split_release(tmp_path / "release")
+
+
+@dataclass
+class LearnedBench:
+    tmp: Path
+    release: Path
+    out: Path
+    results: dict
+
+
+@pytest.fixture(scope="session")
+def learned_bench(tmp_path_factory) -> LearnedBench:
+    """`vimo bench --preset tiny` with the preset's own step budgets (RVQ 1,000, transformers 2,000, evaluator
+    600 optimiser steps) on the learnable release (36 train / 6 val / 32 test pairs) with two subset lists, the
+    last checkpoints kept (`--select-on none`: a 6-pair val set would make the selection a coin toss; selection
+    itself is tested in test_bench_validity.py). About 5 minutes on 2 cores; the bench and learning tests share it."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from vimo.cli.bench import bench
+
+    from .learnable import write_learnable_release
+
+    tmp = tmp_path_factory.mktemp("bench")
+    release = write_learnable_release(tmp / "vimo-learnable", n_train=36, n_val=6, n_test=32)
+    test = (release / "test.txt").read_text().splitlines()
+    (release / "splits").mkdir()
+    (release / "splits/wave.txt").write_text("\n".join(ln for ln in test if "/wave/" in ln) + "\n")
+    (release / "splits/push.txt").write_text("\n".join(ln.split()[1] for ln in test if "/push/" in ln) + "\n")
+    (release / "splits/train_t2.txt").write_text((release / "train.txt").read_text())
+    app = typer.Typer()
+    app.command()(bench)
+    app.command("noop")(lambda: None)
+    out = tmp / "b1"
+    r = CliRunner().invoke(app, ["bench", str(release), "--out", str(out), "--preset", "tiny", "--replications", "3",
+                                 "--select-on", "none", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return LearnedBench(tmp, release, out, json.loads((out / "results.json").read_text()))

@@ -1,7 +1,7 @@
 """`vimo demo`: the mission end to end on data vimo makes itself (see vimo.demo for the steps).
 
 Examples:
-    vimo demo                          # -> demo_out/ (about 10 minutes on 2 cores)
+    vimo demo                          # -> demo_out/ (about 20 minutes on 2 cores)
     vimo demo --out demo_out --reduced # the small form the tests run
     vimo demo --fresh                  # start over instead of resuming
 """
