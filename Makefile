@@ -14,7 +14,7 @@ EXTRAS ?= test,render,train,annotate,ray
 # the Label Studio server: its own venv, because its pins clash with the rest
 LS_VENV ?= .venv-ls
 LS_SPEC ?= label-studio==1.23.2
-# Debian packages for headless rendering through Mesa EGL (shared spec rendering.md; ffmpeg comes with imageio-ffmpeg)
+# Debian packages for headless rendering through Mesa EGL (docs/rendering.md §1; ffmpeg comes with imageio-ffmpeg)
 APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
 
 .PHONY: demo test venv system-deps bench clean

@@ -1,6 +1,6 @@
 """`vimo bench`: train (or load) HERO on a release and evaluate it with the official protocol.
 
-Protocol (hero_model.md §1.7): the test loader is materialised once (batch 32, shuffled by the eval seed 10107,
+Protocol (docs/benchmark.md §2): the test loader is materialised once (batch 32, shuffled by the eval seed 10107,
 crops to multiples of 4), so every replication reuses identical ground-truth crops and batch order; per
 replication the reactions are generated again, and FID, Diversity (real and generated), MultiModality (the
 first 3 batches, 30 generations per video, batched, 10 pairs; their FID/Diversity rows come from the 30th
@@ -17,7 +17,7 @@ reconstruction; `provenance.longer_than_max_motion_length`; `protocol.longer_mot
 id; numbers of different evaluators are never compared (see `vimo.models.report`).
 
 Checkpoint selection (`select_on`): HERO keeps every stage's `net_best_fid.tar` by the FID on the TEST split
-(hero_model.md §1.5, no val split). vimo selects on the release's validation split (`val.txt`; the in-training
+(docs/benchmark.md §3; no val split). vimo selects on the release's validation split (`val.txt`; the in-training
 FID of every stage on the val pairs) by default; `test` is the official behaviour, labelled as such;
 `none` keeps the last epoch. results.json records it (`protocol.select_on`); the leaderboard never ranks results
 of different selection sets together. Each trained stage folder records its selection set (`selection.json`),

@@ -54,7 +54,7 @@ DOWNLOAD_PAGES = {
     "smplx": "smpl-x.is.tue.mpg.de",
 }
 
-#: smplx reads at least these keys (shared spec rendering.md §2)
+#: smplx reads at least these keys (docs/rendering.md §2)
 REQUIRED_KEYS = {
     "smpl": ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs"),
     "smplh": ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs",
@@ -446,7 +446,7 @@ def _normalise(arrays: dict[str, np.ndarray], model_type: str, path: Path) -> di
     arrays = dict(arrays)
     if model_type == "smplh" and "hands_componentsl" not in arrays and "hands_meanl" not in arrays:
         # The AMASS "extended SMPL+H" npz has no MANO PCA: an identity basis and zero means make
-        # use_pca=False / flat_hand_mean=True exact (shared spec rendering.md §2).
+        # use_pca=False / flat_hand_mean=True exact (docs/rendering.md §2).
         for side in "lr":
             arrays[f"hands_components{side}"] = np.eye(45)
             arrays[f"hands_mean{side}"] = np.zeros(45)

@@ -1,5 +1,5 @@
 """Releases: build (from a TOML recipe), verify, diff and list immutable, versioned, checksummed
-release folders in the layout the official HERO loader reads (see architecture.md):
+release folders in the layout the official HERO loader reads (see docs/release.md §1):
 
     <name>-<version>/
       vector_263/<motion_id>.npy   (T, 263) float32 reactor features

@@ -3,7 +3,7 @@
     vimo convert amass /data/AMASS --workspace ws --body-models ~/body_models
 
 For motion libraries (single person: every clip is a reactor without an actor). Facts:
-shared/specs/humanml3d.md §2: male model if gender == 'male', else female (neutral and undecodable
+docs/sources.md §5: male model if gender == 'male', else female (neutral and undecodable
 values included); betas[:10]; step = int(mocap_framerate / 20) (so 50 fps gives 25 fps and 60
 gives 20: the reference's quirk, kept; the clip records its real rate); joints (x, y, z) -> (-x, z, y).
 Files without `mocap_framerate` or `trans` (e.g. shape.npz) are skipped, as in the reference.

@@ -3,7 +3,7 @@
     vimo convert egohumans /data/egohumans --workspace ws
     vimo convert egohumans /data/egohumans --workspace ws --max-distance-m 2.5 --one-direction
 
-Layout and facts: shared/specs/datasets.md §2. No body model is needed: every per-frame dict holds
+Layout and facts: docs/sources.md §3. No body model is needed: every per-frame dict holds
 the fitted SMPL `joints` (SMPL-45 keypoints, the first 22 are the body joints). The world is the
 anchor Aria's SLAM frame, whose up direction is not documented, so it is estimated per sequence
 from the bodies (canonical.estimate_up) and snapped to an axis when within a few degrees.
@@ -34,7 +34,7 @@ from vimo.pipelines.sources.base import (
 )
 
 # ----------------------------------------------------------------------------- conventions
-FPS = 20  # third-party inspection; no fps in the official material (datasets.md §2.4)
+FPS = 20  # third-party inspection; no fps in the official material (docs/sources.md §3.3)
 UP_AXIS = None  # estimated per sequence from the bodies
 UNITS = "metres"
 JOINT_KEY = "joints"  # SMPL-45 keypoints; [:22] are the SMPL body joints

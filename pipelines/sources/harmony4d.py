@@ -3,7 +3,7 @@
     vimo convert harmony4d /data/Harmony4D --workspace ws
     vimo convert harmony4d /data/Harmony4D --workspace ws --no-reactor-must-wear-aria
 
-Layout and facts: shared/specs/datasets.md §3. Same per-frame dict format as Ego-Humans, always
+Layout and facts: docs/sources.md §4. Same per-frame dict format as Ego-Humans, always
 `aria01` / `aria02` (also in exo-only sequences, where nobody wears glasses: there, the default
 rule that the reactor wears an Aria finds no reactor; pass --no-reactor-must-wear-aria). The
 official split is the top folder (train/ or test/) and is part of every clip id, because the
@@ -19,7 +19,7 @@ from vimo.pipelines.sources.base import register_source
 from vimo.pipelines.sources.egohumans import SMPL_DIR, PerFrameSmplSource
 
 # ----------------------------------------------------------------------------- conventions
-FPS = 20  # exo rgb.mp4 r_frame_rate 20/1 (third-party; datasets.md §3.3)
+FPS = 20  # exo rgb.mp4 r_frame_rate 20/1 (third-party; docs/sources.md §4.2)
 UP_AXIS = None  # estimated per sequence
 PERSONS = ("aria01", "aria02")
 SPLITS = ("train", "test")

@@ -2,7 +2,7 @@
 
     vimo convert interx /data/Inter-X_Dataset --workspace ws --body-models ~/body_models
 
-Layout and facts: shared/specs/datasets.md §1. Joints come from the joints-only forward kinematics
+Layout and facts: docs/sources.md §2. Joints come from the joints-only forward kinematics
 of vimo.pipelines.body on every 6th frame only (120 -> 20 fps), with the person's own gendered
 SMPL-X model and betas (or, with --neutral, the neutral model and zero betas as the official
 preprocessing does). The actor/reactor reading of interaction_order.pkl is a switch; its raw value
@@ -35,7 +35,7 @@ NPZ_KEYS = {"root_orient": 3, "pose_body": 63, "trans": 3}
 GENDERS = ("male", "female", "neutral")
 #: default reading of annots/interaction_order.pkl: P1 is the actor when the order is 1 (the code
 #: convention of Inter-X's own preprocessing, ReGenNet and Think-Then-React; the README says the
-#: opposite; shared/specs/datasets.md §1.9)
+#: opposite; docs/sources.md §2.3)
 ACTOR_IS_P1_WHEN_ORDER = 1
 LICENCE = ("Inter-X licence: non-commercial research only, no redistribution in any form (incl. modified); "
            "annotations CC BY-NC-SA 4.0")
@@ -67,7 +67,7 @@ class InterXConfig(SourceConfig):
 
 
 def parse_sequence_id(seq: str) -> dict[str, int]:
-    """GgggTtttAaaaRrrr -> group, take, action, repetition (shared/specs/datasets.md §1.5)."""
+    """GgggTtttAaaaRrrr -> group, take, action, repetition (docs/sources.md §2.2)."""
     if len(seq) != 16 or [seq[i] for i in (0, 4, 8, 12)] != list("GTAR") or not all(
             seq[i:i + 3].isdigit() for i in (1, 5, 9, 13)):
         raise InputFormatError(f"sequence id {seq!r} is not GgggTtttAaaaRrrr", path=seq,

@@ -4,7 +4,7 @@ synchronised with the clip's motion (same first frame, same fps), registered as 
     vimo clips cut egohumans /data/egohumans --workspace ws                  # the reactor's Aria
     vimo clips cut harmony4d /data/Harmony4D --workspace ws --camera exo:cam05 --size 1280x720
 
-Frames come from the official image folders (shared spec datasets.md §2-3), 1-based file numbers
+Frames come from the official image folders (docs/sources.md §7), 1-based file numbers
 equal to the motion's source frame numbers:
     aria        <seq>/ego/<reactor>/images/rgb/NNNNN.jpg   (what the reactor saw)
     exo:camNN   <seq>/exo/camNN/images/NNNNN.jpg           (a static GoPro)

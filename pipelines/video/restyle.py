@@ -6,7 +6,7 @@ billing-safe job ledger in the workspace catalog.
     vimo restyle status --workspace ws
     vimo restyle fetch  --workspace ws
 
-API contract (shared spec annotation_runway.md §5): base URL https://api.dev.runwayml.com (or
+API contract (docs/restyle.md §2): base URL https://api.dev.runwayml.com (or
 RUNWAYML_BASE_URL), `Authorization: Bearer <key>`, `X-Runway-Version: 2024-11-06`;
 POST /v1/video_to_video -> {"id"}; GET /v1/tasks/{id} -> status PENDING | THROTTLED | RUNNING |
 SUCCEEDED (output: [url]) | FAILED (failureCode) | CANCELLED; GET /v1/organization -> creditBalance.
@@ -45,7 +45,7 @@ BASE_URL_ENV = "RUNWAYML_BASE_URL"
 DATA_URI_MAX_BYTES = 5 * 1024 * 1024
 MIN_POLL_S = 5.0
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
-#: failure codes that may be submitted again (annotation_runway.md §5.5); SAFETY.* never is
+#: failure codes that may be submitted again (docs/restyle.md §4); SAFETY.* never is
 RETRYABLE_FAILURES = ("INTERNAL.BAD_OUTPUT", "INPUT_PREPROCESSING.INTERNAL")
 TASK_JOB = "runway-task"
 

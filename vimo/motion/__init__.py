@@ -1,6 +1,6 @@
 """HumanML3D 263-d motion representation, faithful to the official implementation.
 
-Public API (see shared/specs/humanml3d.md):
+Public API (see docs/humanml3d.md):
     joints_to_features(joints)            (T, 22, 3) metres, Y up, 20 fps -> (T-1, 263) float32
     joints_to_features_batch(list)        many clips of different lengths at once (same results)
     recover_from_ric(features)            (T-1, 263) -> (T-1, 22, 3)

@@ -1,7 +1,7 @@
 """Joints -> HumanML3D 263-d features, vectorised over many clips at once.
 
 `joints_to_features_batch` concatenates all clips along the frame axis and runs every step of the
-official `process_file` (shared/specs/humanml3d.md §4, quirks Q1-Q8 reproduced) as whole-array
+official `process_file` (docs/humanml3d.md §2, quirks Q1-Q8 of its §7 reproduced) as whole-array
 NumPy operations; per-clip quantities (scale, floor, origin, initial facing, the Gaussian-smoothed
 heading with 'nearest' edges) are handled with segment indices. Results agree with the per-clip
 transcription in `reference.py` to float32 precision.

@@ -1,4 +1,4 @@
-"""Mirror augmentation of raw joints, as HumanML3D's "M" files (shared/specs/humanml3d.md §3)."""
+"""Mirror augmentation of raw joints, as HumanML3D's "M" files (docs/humanml3d.md §5)."""
 from __future__ import annotations
 
 import numpy as np

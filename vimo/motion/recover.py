@@ -1,5 +1,5 @@
 """HumanML3D features -> joint positions (official `recover_root_rot_pos`, `recover_from_ric`,
-`recover_from_rot`; shared/specs/humanml3d.md §6). Accepts (T, 263) or (B, T, 263)."""
+`recover_from_rot`; docs/humanml3d.md §4). Accepts (T, 263) or (B, T, 263)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,6 @@
 """A literal, per-clip transcription of the official HumanML3D `process_file` steps.
 
-Written from shared/specs/humanml3d.md §4 with the same structure as the reference (IK per chain
+Written from docs/humanml3d.md §2 with the same structure as the reference (IK per chain
 with running quaternions, FK per chain, scipy's Gaussian filter). It is slow on purpose: it is the
 oracle that the fast batch implementation in `features.py` is tested against, and the baseline of
 `benchmarks/features.py`. Input must already be validated (see `features.check_joints`).

@@ -1,7 +1,7 @@
 """The HumanML3D 22-joint skeleton as data (SMPL body joints 0-21, SMPL order).
 
 Numbers follow the official HumanML3D `paramUtil.py` / `motion_representation` (see
-shared/specs/humanml3d.md §1). Canonical frame: metres, +Y up, facing +Z at frame 0, left = +X.
+docs/humanml3d.md §1). Canonical frame: metres, +Y up, facing +Z at frame 0, left = +X.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Normalisation statistics (Mean.npy / Std.npy) as the official HumanML3D computation, and the
-training-time feat_bias adjustment (shared/specs/humanml3d.md §7).
+training-time feat_bias adjustment (docs/humanml3d.md §6).
 
 `FeatureStats` holds per-dimension count / mean / M2 (Chan's parallel merge), so statistics can be
 computed one clip at a time, merged per split, and equal the computation over the concatenation.

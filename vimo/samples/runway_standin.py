@@ -1,7 +1,7 @@
 """A LOCAL STAND-IN for Runway's developer API, for tests and the demo. It is not Runway and restyles nothing.
 
 Runway cannot be reached from tests (no sandbox, paid calls), so this small HTTP server on
-127.0.0.1 follows the documented contract (shared spec annotation_runway.md §5) closely enough to
+127.0.0.1 follows the documented contract (docs/restyle.md §2) closely enough to
 exercise vimo's client: Bearer key and X-Runway-Version checks, POST /v1/video_to_video ->
 {"id"}, GET /v1/tasks/{id} walking PENDING -> THROTTLED -> RUNNING -> SUCCEEDED (one step per
 poll), DELETE, GET /v1/organization with a credit balance, and pre-signed output URLs that expire.
