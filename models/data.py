@@ -40,8 +40,8 @@ import numpy as np
 from vimo.atomic import load_npy
 from vimo.errors import InputFormatError, MotionError, require_inside
 from vimo.motion import apply_feat_bias
-
-FEATURE_DIM = 263
+from vimo.motion.skeleton import FEATURE_DIM
+from vimo.release.layout import MEAN, SPLITS_DIR, STD, motion_list, pair_list
 
 
 #: name of the release's own train / test lists (as opposed to a folder under `splits/`)
@@ -51,8 +51,8 @@ BASE_SPLIT = "base"
 def available_splits(root: str | Path) -> list[str]:
     """`base` and every `splits/<name>/` folder of a release that holds a `train.txt` (as vimo.release writes:
     `t2`, `t3`, `seen_unseen`); the flat `splits/*.txt` lists are test subsets, not training splits."""
-    folder = Path(root) / "splits"
-    names = sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / "train.txt").is_file()) \
+    folder = Path(root) / SPLITS_DIR
+    names = sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / pair_list("train")).is_file()) \
         if folder.is_dir() else []
     return [BASE_SPLIT, *names]
 
@@ -78,9 +78,9 @@ class ReleaseFolder:
         if self.split is not None:
             names = available_splits(self.root)
             if self.split not in names:
-                raise InputFormatError(f"has no training split '{self.split}'", path=self.root / "splits",
+                raise InputFormatError(f"has no training split '{self.split}'", path=self.root / SPLITS_DIR,
                                        fix=f"use one of: {', '.join(names)}")
-            self.split_dir = self.root / "splits" / self.split
+            self.split_dir = self.root / SPLITS_DIR / self.split
         if train_list is not None:
             if self.split is not None:
                 raise InputFormatError("a split and a train list were both given", path=Path(train_list),
@@ -107,7 +107,7 @@ class ReleaseFolder:
 
     def _folder_of(self, kind: str) -> Path:
         """Folder whose `<kind>.txt` / `motions_<kind>.txt` serve list `kind` (train / test / val)."""
-        if self.split_dir is not None and (self.split_dir / f"{kind}.txt").is_file():
+        if self.split_dir is not None and (self.split_dir / pair_list(kind)).is_file():
             return self.split_dir
         return self.root
 
@@ -115,15 +115,14 @@ class ReleaseFolder:
         """The pair list of `kind` (train / test / val) this view reads."""
         if kind == "train" and self.train_list is not None:
             return self.train_list
-        p = self._folder_of(kind) / f"{kind}.txt"
+        p = self._folder_of(kind) / pair_list(kind)
         if not p.is_file():
             raise InputFormatError(f"release has no {p.name}", path=p, fix="pass a complete HERO-readable release")
         return p
 
     def statistics_folder(self) -> Path:
         """Where Mean.npy / Std.npy are read: the split folder when it has them, else the root."""
-        if self.split_dir is not None and (self.split_dir / "Mean.npy").is_file() \
-                and (self.split_dir / "Std.npy").is_file():
+        if self.split_dir is not None and (self.split_dir / MEAN).is_file() and (self.split_dir / STD).is_file():
             return self.split_dir
         return self.root
 
@@ -131,13 +130,13 @@ class ReleaseFolder:
         """What this view trains and tests on (relpaths; recorded in run.json and benchmark results)."""
         stats = self.statistics_folder()
         return {"name": self.split_name, "train_list": self._rel(self.list_path("train")),
-                "test_list": self._rel(self.list_path("test")), "statistics": self._rel(stats / "Mean.npy")}
+                "test_list": self._rel(self.list_path("test")), "statistics": self._rel(stats / MEAN)}
 
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean.npy, Std.npy as (263,) float32 (the split's own when it has them)."""
         folder = self.statistics_folder()
         out = []
-        for name in ("Mean.npy", "Std.npy"):
+        for name in (MEAN, STD):
             path = folder / name
             if not path.is_file():
                 raise InputFormatError(f"release has no {name}", path=path, fix="pass a complete HERO-readable release")
@@ -147,7 +146,7 @@ class ReleaseFolder:
                                        path=path, fix="recompute the release statistics")
             out.append(arr.astype(np.float32))
         if (out[1] <= 0).any():
-            raise InputFormatError("has zero or negative std values", path=folder / "Std.npy",
+            raise InputFormatError("has zero or negative std values", path=folder / STD,
                                    fix="recompute the release statistics")
         return out[0], out[1]
 
@@ -161,7 +160,7 @@ class ReleaseFolder:
         if split == "train" and self.train_list is not None:
             return list(dict.fromkeys(m for _, m in self.pairs("train")))
         folder = self._folder_of(split)
-        path = folder / f"motions_{split}.txt"
+        path = folder / motion_list(split)
         if folder != self.root and not path.is_file():
             return list(dict.fromkeys(m for _, m in self.pairs(split)))
         if not path.is_file():
