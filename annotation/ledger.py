@@ -13,12 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from vimo.catalog import SCHEMA
 from vimo.errors import WorkspaceError
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = SCHEMA  # the catalog owns the schema of these tables
 
 
 def now() -> str:
@@ -73,40 +69,32 @@ class AnnotationRecord:
 
 
 class Ledger:
-    """Open (creating if needed) the ledger of a workspace."""
+    """The annotation tables of a workspace catalog. The catalog (vimo.catalog) owns their schema, its format
+    version and the connection; a folder that is not a workspace is refused, never given a catalog."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            with self.db:
-                self.db.executescript(_SCHEMA)
-                row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if row is None:
-                    self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) != SCHEMA_VERSION:
-                    raise WorkspaceError(f"round ledger has schema version {row[0]}, this vimo reads {SCHEMA_VERSION}",
-                                         path=self.path, fix="use the vimo version that wrote it")
-        except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(f"round ledger is not a readable SQLite database ({exc})", path=self.path,
-                                 fix="restore it from a backup; export snapshots under annotation/exports/ can rebuild it")
-        self.db.row_factory = sqlite3.Row
+    def __init__(self, catalog: Any, *, owner: Any = None):
+        self.catalog = catalog
+        self.path = Path(catalog.path)
+        self.db = catalog.connection
+        self._owner = owner
 
     @classmethod
     def of(cls, workspace: str | Path) -> "Ledger":
-        from vimo.workspace import CATALOG_NAME
+        """The ledger of a workspace (opened, its format version checked)."""
+        from vimo.workspace import Workspace
 
-        return cls(Path(workspace) / CATALOG_NAME)
+        ws = Workspace.open(workspace)
+        return cls(ws.catalog, owner=ws)
 
     def close(self) -> None:
-        self.db.close()
+        """Close the workspace this ledger opened (a catalog passed in stays open)."""
+        if self._owner is not None:
+            self._owner.close()
+            self._owner = None
 
     # ---- rounds ---------------------------------------------------------------------------
     def add_round(self, r: RoundRecord) -> None:
-        with self.db:
+        with self.catalog.transaction():
             self.db.execute("INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             (r.id, r.kind, r.stage, r.status, r.project_id, r.title, r.instructions_version,
                              r.instructions_md5, r.config_version, r.config_md5, r.overlap, r.max_per_annotator,
@@ -116,7 +104,7 @@ class Ledger:
         if "params" in changes:
             changes["params"] = json.dumps(changes["params"], sort_keys=True)
         cols = ", ".join(f"{k}=?" for k in changes)
-        with self.db:
+        with self.catalog.transaction():
             self.db.execute(f"UPDATE rounds SET {cols} WHERE id=?", (*changes.values(), round_id))
 
     def round(self, round_id: str) -> RoundRecord:
@@ -144,7 +132,7 @@ class Ledger:
     def add_tasks(self, round_id: str, rows: Iterable[tuple[str, int | None, dict, dict | None]]) -> None:
         """Insert or update (task_id, ls_task_id, data, gold); an existing ls_task_id is kept if None."""
         stamp = now()
-        with self.db:
+        with self.catalog.transaction():
             self.db.executemany(
                 "INSERT INTO round_tasks VALUES (?,?,?,?,?,?) ON CONFLICT(round_id, task_id) DO UPDATE SET "
                 "ls_task_id=COALESCE(excluded.ls_task_id, ls_task_id), data=excluded.data, gold=excluded.gold, "
@@ -163,7 +151,7 @@ class Ledger:
     # ---- exports and annotations -------------------------------------------------------------
     def add_export(self, round_id: str, md5: str, path: str, taken_at: str, tasks: int, annotations: int) -> bool:
         """Record a snapshot; False if this exact export (same md5) was recorded before."""
-        with self.db:
+        with self.catalog.transaction():
             cur = self.db.execute("INSERT OR IGNORE INTO exports VALUES (?,?,?,?,?,?)",
                                   (round_id, md5, path, taken_at, tasks, annotations))
         return cur.rowcount == 1
@@ -175,7 +163,7 @@ class Ledger:
     def upsert_annotations(self, records: Iterable[AnnotationRecord]) -> tuple[int, int]:
         """Insert new annotations, replace changed ones (verdicts are kept); returns (new, updated)."""
         new = updated = 0
-        with self.db:
+        with self.catalog.transaction():
             for a in records:
                 old = self.db.execute("SELECT updated_at, on_server FROM annotations WHERE round_id=? "
                                       "AND ls_annotation_id=?", (a.round_id, a.ls_annotation_id)).fetchone()
@@ -200,7 +188,7 @@ class Ledger:
         """Annotations deleted on the server stay in the ledger, marked as no longer on the server."""
         ids = [r[0] for r in self.db.execute("SELECT ls_annotation_id FROM annotations WHERE round_id=? "
                                              "AND on_server=1", (round_id,)) if r[0] not in present_ids]
-        with self.db:
+        with self.catalog.transaction():
             self.db.executemany("UPDATE annotations SET on_server=0 WHERE round_id=? AND ls_annotation_id=?",
                                 [(round_id, i) for i in ids])
         return len(ids)
@@ -218,13 +206,13 @@ class Ledger:
         return out
 
     def set_statuses(self, round_id: str, statuses: dict[int, str]) -> None:
-        with self.db:
+        with self.catalog.transaction():
             self.db.executemany("UPDATE annotations SET status=? WHERE round_id=? AND ls_annotation_id=?",
                                 [(s, round_id, i) for i, s in statuses.items()])
 
     def set_verdict(self, round_id: str, ls_annotation_id: int, verdict: str, reason: str | None,
                     inspector: str, pair_decision: str | None, verdict_round: str) -> None:
-        with self.db:
+        with self.catalog.transaction():
             cur = self.db.execute("UPDATE annotations SET verdict=?, verdict_reason=?, inspector=?, pair_decision=?, "
                                   "verdict_round=? WHERE round_id=? AND ls_annotation_id=?",
                                   (verdict, reason, inspector, pair_decision, verdict_round, round_id,

@@ -203,23 +203,15 @@ class Rounds:
         self.media_root = Path(media_root).resolve() if media_root else self.workspace / "videos"
         self.ledger = ledger or Ledger.of(self.workspace)
         self.templates = templates or Templates(self.workspace / "annotation" / "templates")
-        self._ws: Any = None
 
     @property
     def catalog(self) -> Any:
-        """The workspace catalog (vimo.catalog.Catalog), opened on first use."""
-        if self._ws is None:
-            from vimo.workspace import Workspace
-
-            self._ws = Workspace.open(self.workspace)
-        return self._ws.catalog
+        """The workspace catalog (vimo.catalog.Catalog) that holds the ledger's tables."""
+        return self.ledger.catalog
 
     def close_connections(self) -> None:
-        """Close the ledger and the catalog connections."""
+        """Close the workspace the ledger opened."""
         self.ledger.close()
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
 
     # ---- paths ----------------------------------------------------------------------------
     def round_dir(self, round_id: str) -> Path:

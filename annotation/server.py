@@ -31,7 +31,6 @@ from vimo.atomic import write_json
 from vimo.errors import VimoError, WorkspaceError
 
 LABEL_STUDIO_VERSION = "1.23.2"
-SDK_VERSION = "2.1.2"
 BIN_ENV = "VIMO_LABEL_STUDIO_BIN"
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 URL_ENV = "LABEL_STUDIO_URL"

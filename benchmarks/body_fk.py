@@ -2,7 +2,7 @@
 
     python benchmarks/body_fk.py [--frames 2048] [--batch 512] [--seed 0]
 
-Model: a synthetic SMPL-X-sized model written with numpy (vimo/samples/body_models.py):
+Model: a synthetic SMPL-X-sized model written with numpy (pipelines/samples/body_models.py):
 10,475 vertices, 55 joints, shapedirs (10475, 3, 400), posedirs (10475, 3, 486), as in the
 official v1.1 file, so smplx does the same amount of work as with the real one (about 300
 frames/s on one thread here). Parameters: random Inter-X-like SMPL-X frames (betas per person,
@@ -51,7 +51,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from vimo.samples.body_models import write_body_model
+    from vimo.pipelines.samples.body_models import write_body_model
     from vimo.pipelines.body import build_smplx_module, forward_joints, load_body_model, rest_joints, smplx_forward
 
     rng = np.random.default_rng(args.seed)

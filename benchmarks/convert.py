@@ -4,7 +4,7 @@
 
 Tree: --sequences sequences of two people, SMPL-X parameters at 120 fps, 5.9 s each on average
 (Inter-X: 11,388 sequences, about 8.1 M frames per person, i.e. ~711 frames = 5.9 s per sequence),
-written by vimo/samples/sources.py with synthetic SMPL-X models (gendered, 10 betas).
+written by pipelines/samples/sources.py with synthetic SMPL-X models (gendered, 10 betas).
 
 Measured:
 1. Frames through FK: kept frames only (every 6th) vs FK of all 120 fps frames then striding
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--smplx-frames", type=int, default=1024)
     args = parser.parse_args()
 
-    from vimo.samples.sources import write_body_models, write_interx_tree
+    from vimo.pipelines.samples.sources import write_body_models, write_interx_tree
     from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
     from vimo.pipelines.convert import ConvertOptions, convert
     from vimo.pipelines.sources import get_source
@@ -118,7 +118,7 @@ def main() -> None:
         try:
             import torch
 
-            from vimo.samples.body_models import write_body_model
+            from vimo.pipelines.samples.body_models import write_body_model
             from vimo.pipelines.body import build_smplx_module, smplx_forward
 
             torch.set_num_threads(1)

@@ -57,7 +57,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vimo.atomic import write_json, write_text
+from vimo.atomic import sha256_file, write_json, write_text
 from vimo.errors import InputFormatError
 from vimo.models import metrics as M
 from vimo.models.configs import Preset, VARIANTS, preset, variant_preset
@@ -70,7 +70,7 @@ from vimo.models.evaluator import (
 )
 from vimo.models.variants import VariantRuns, checkpoint_files, load_variant, variant_runs
 from vimo.models.report import (
-    RESULTS_FORMAT, VALIDITY_RULES, file_sha256, hardware, plot_results, release_checksum, render_report,
+    RESULTS_FORMAT, VALIDITY_RULES, hardware, plot_results, release_checksum, render_report,
     validity_reasons,
 )
 from vimo.motion import recover_from_ric
@@ -714,7 +714,7 @@ def check_checkpoint_selection(runs: VariantRuns, select_on: str) -> list[str]:
 
 
 def _files(runs: VariantRuns) -> dict[str, dict[str, str]]:
-    return {stage: {"path": str(path), "sha256": file_sha256(path)} for stage, path in checkpoint_files(runs).items()}
+    return {stage: {"path": str(path), "sha256": sha256_file(path)} for stage, path in checkpoint_files(runs).items()}
 
 
 def train_base_evaluator(cfg: BenchConfig) -> Path:

@@ -25,13 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from vimo.atomic import load_npy, write_bytes, write_text
-from vimo.errors import FormatVersionError, InputFormatError
+from vimo.atomic import load_npy, sha256_file, write_bytes, write_text
+from vimo.errors import InputFormatError, check_format_version
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
-from vimo.models.report import file_sha256
+from vimo.motion.skeleton import FEATURE_DIM
+
 
 EVALUATOR_FORMAT = "vimo-evaluator/1"
-FEATURE_DIM = 263
 CONTACT_DIMS = 4
 
 
@@ -249,7 +249,7 @@ def load_t2m_evaluator(root: str | Path, device: str | torch.device = "cpu") -> 
                           unit_length=int(opt.get("unit_length", defaults.unit_length)))
     mean, std = _meta(comp / "meta" / "mean.npy", cfg.dim_pose), _meta(comp / "meta" / "std.npy", cfg.dim_pose)
     ckpt = read_checkpoint(ckpt_path, what="T2M evaluator checkpoint")
-    digest = file_sha256(ckpt_path)
+    digest = sha256_file(ckpt_path)
     model = T2MEvaluator(cfg, mean, std, f"t2m-{digest[:16]}-u{cfg.unit_length}")
     for key in ("movement_encoder", "motion_encoder"):
         sub = getattr(model, key)
@@ -275,7 +275,7 @@ def save_vimo_evaluator(model: VimoEvaluator, path: str | Path) -> str:
     buf = io.BytesIO()
     torch.save(obj, buf)
     write_bytes(path, buf.getvalue())
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
     model.evaluator_id = evaluator_id_from_digest(digest)
     return model.evaluator_id
@@ -291,7 +291,7 @@ def load_vimo_evaluator(path: str | Path, device: str | torch.device = "cpu") ->
     if path.is_dir():
         path = path / "evaluator.tar"
     ckpt = read_checkpoint(path, what="vimo evaluator")
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file():
         recorded = sidecar.read_text().split()[0] if sidecar.read_text().split() else ""
@@ -299,9 +299,9 @@ def load_vimo_evaluator(path: str | Path, device: str | torch.device = "cpu") ->
             raise CheckpointError(f"sha256 {digest[:16]}… does not match {sidecar.name} ({recorded[:16]}…)",
                                   path=path, fix="the evaluator was modified; restore it or retrain a new one")
     meta = entry(ckpt, "vimo", path, what="vimo evaluator")
-    if meta.get("format") != EVALUATOR_FORMAT:
-        raise FormatVersionError(f"has format {meta.get('format')!r}, expected {EVALUATOR_FORMAT}", path=path,
-                                 fix="retrain it with `vimo bench --retrain-evaluator` of this vimo version")
+    family, _, version = EVALUATOR_FORMAT.rpartition("/")
+    check_format_version(meta.get("format"), int(version), what="vimo evaluator", path=path, family=family,
+                         older_fix="retrain it with `vimo bench --retrain-evaluator` of this vimo version")
     cfg = EvaluatorConfig(**meta["config"])
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
     model = VimoEvaluator(cfg, mean, std, evaluator_id_from_digest(digest), meta.get("video_encoder_id", ""),

@@ -328,6 +328,18 @@ class RetrievalPrecision(Metric):
 # --- replications ------------------------------------------------------------------------------------------
 
 
+def ci95(values, *, ddof: int = 0) -> float:
+    """Half-width of the 95 % normal interval of the mean, 1.96·std/√n (0 for fewer than 2 values).
+
+    ddof 0 (population std) is the official protocol's, over the 20 replications; ddof 1 (sample std) is for
+    means over a sample of items (vimo's human evaluation, over rated tasks)."""
+    v = np.asarray(values, np.float64)
+    if v.size < 2:
+        return 0.0
+    return float(CI_Z * v.std(ddof=ddof) / math.sqrt(v.size))
+
+
+
 @dataclass
 class Replicated:
     """A metric over replications: mean, 95 % half-width 1.96·std/√n (population std), raw values."""
@@ -343,7 +355,7 @@ class Replicated:
                               fix="check the metric of every replication")
         self.values = [float(x) for x in v]
         self.mean = float(v.mean())
-        self.ci = float(CI_Z * v.std() / math.sqrt(v.size))
+        self.ci = ci95(v) if v.size > 1 else 0.0
 
     def as_dict(self) -> dict[str, float | list[float]]:
         return {"mean": self.mean, "ci95": self.ci, "n": len(self.values), "values": self.values}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vimo.atomic import sha256_file, write_bytes, write_text
-from vimo.errors import FormatVersionError, InputFormatError, VimoError
+from vimo.errors import InputFormatError, VimoError, check_format_version
 
 RESULTS_FORMAT = "vimo-bench/1"
 
@@ -204,19 +204,16 @@ def validity_reasons(results: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
-file_sha256 = sha256_file  # the name the models use
-
-
 def release_checksum(root: str | Path) -> str:
     """Identity of a release folder: sha256 of its CHECKSUMS.sha256 when present (it covers every file),
     else sha256 over the sorted (relpath, file sha256) of every file under the root."""
     root = Path(root)
     listing = root / "CHECKSUMS.sha256"
     if listing.is_file():
-        return file_sha256(listing)
+        return sha256_file(listing)
     h = hashlib.sha256()
     for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        h.update(f"{p.relative_to(root).as_posix()}\0{file_sha256(p)}\n".encode())
+        h.update(f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n".encode())
     return h.hexdigest()
 
 
@@ -477,10 +474,9 @@ def read_results(path: str | Path) -> dict[str, Any]:
         data = json.loads(p.read_text())
     except ValueError as exc:
         raise InputFormatError(f"is not valid JSON ({exc})", path=p, fix="re-run `vimo bench`") from None
-    if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else None
-        raise FormatVersionError(f"has format {found!r}, expected {RESULTS_FORMAT}", path=p,
-                                 fix="re-run `vimo bench` with this vimo version")
+    family, _, version = RESULTS_FORMAT.rpartition("/")
+    check_format_version(data.get("format") if isinstance(data, dict) else None, int(version), what="results",
+                         path=p, family=family, older_fix="re-run `vimo bench` with this vimo version")
     data["_path"] = str(p)
     return data
 

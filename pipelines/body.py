@@ -35,6 +35,7 @@ import numpy as np
 from vimo.atomic import sha256_file, write_bytes
 from vimo.errors import InputFormatError
 from vimo.motion.skeleton import PARENTS as BODY_PARENTS
+from vimo.pipelines.unpickle import AllowListUnpickler, RefusedGlobal, numpy_globals
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -89,6 +90,20 @@ def model_file_candidates(folder: str | Path, model_type: str, gender: str) -> l
     stem = f"{model_type.upper()}_{gender.upper()}"
     return [folder / model_type / f"{stem}.npz", folder / model_type / f"{stem}.pkl",
             folder / f"{stem}.npz", folder / f"{stem}.pkl"]
+
+
+def body_model_problems(folder: Path | None, model: str, genders, *, source: str) -> list[str]:
+    """The preflight of a source that needs body models: one line per missing or unusable model file of
+    `model` ('smplx', 'smplh', ...) for each gender, or that no folder was given at all."""
+    if folder is None:
+        return [f"no --body-models folder given ({source} needs {model.upper().replace('SMPL', 'SMPL-')} model files)"]
+    problems = []
+    for gender in genders:
+        try:
+            resolve_model_file(folder, model, gender)
+        except BodyModelError as exc:
+            problems.append(exc.one_line())
+    return problems
 
 
 def resolve_model_file(path_or_dir: str | Path, model_type: str, gender: str = "neutral") -> Path:
@@ -185,47 +200,24 @@ def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") 
     return text.encode("latin1", errors)
 
 
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    try:
-        from numpy._core import multiarray, numeric
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    found: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    for mod in ("numpy.core", "numpy._core"):
-        found[(f"{mod}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        found[(f"{mod}.multiarray", "scalar")] = multiarray.scalar
-        found[(f"{mod}.numeric", "_frombuffer")] = numeric._frombuffer
-    return found
-
-
 _SPARSE_CLASSES = {"csc_matrix": _CscStandIn, "csc_array": _CscStandIn, "csr_matrix": _CsrStandIn,
                    "csr_array": _CsrStandIn, "coo_matrix": _CooStandIn, "coo_array": _CooStandIn}
 _BUILTINS = {"set": set, "frozenset": frozenset, "object": object}
 
 
-class _BodyModelUnpickler(pickle.Unpickler):
-    """pickle.Unpickler whose find_class only knows the globals a body model file needs."""
-
-    _allowed = _numpy_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "chumpy" or module.startswith("chumpy."):
-            return _ChumpyStandIn
-        if (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and name in _SPARSE_CLASSES:
-            return _SPARSE_CLASSES[name]
-        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return _reconstructor
-        if module == "_codecs" and name == "encode":
-            return _latin1_encode
-        if module in ("__builtin__", "builtins") and name in _BUILTINS:
-            return _BUILTINS[name]
-        if (module, name) in self._allowed:
-            return self._allowed[(module, name)]
-        raise _RefusedGlobal(f"{module}.{name}")
+#: globals a body model file may name, besides chumpy and scipy.sparse (which `_resolve_stand_in` maps)
+_ALLOWED = {**numpy_globals(), ("copy_reg", "_reconstructor"): _reconstructor,
+            ("copyreg", "_reconstructor"): _reconstructor, ("_codecs", "encode"): _latin1_encode,
+            **{(m, n): v for m in ("__builtin__", "builtins") for n, v in _BUILTINS.items()}}
 
 
-class _RefusedGlobal(pickle.UnpicklingError):
-    pass
+def _resolve_stand_in(module: str, name: str) -> Any:
+    """chumpy objects -> _ChumpyStandIn, scipy.sparse matrices -> their stand-ins, else None (refused)."""
+    if module == "chumpy" or module.startswith("chumpy."):
+        return _ChumpyStandIn
+    if (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and name in _SPARSE_CLASSES:
+        return _SPARSE_CLASSES[name]
+    return None
 
 
 def read_model_pickle(path: str | Path) -> dict[str, Any]:
@@ -238,8 +230,8 @@ def read_model_pickle(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            raw = _BodyModelUnpickler(f, encoding="latin1").load()
-    except _RefusedGlobal as exc:
+            raw = AllowListUnpickler(f, _ALLOWED, resolve=_resolve_stand_in).load()
+    except RefusedGlobal as exc:
         raise UnsafePickleError(
             f"pickle references the global {exc}, which no body model file needs; refusing to load it",
             path=path,

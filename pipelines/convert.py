@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vimo.atomic import write_json
-from vimo.errors import FormatVersionError, InputFormatError, MotionError, VimoError
+from vimo.errors import InputFormatError, MotionError, VimoError, check_format_version
 from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
@@ -278,10 +278,8 @@ def validate_clip(clip_dir: str | Path) -> dict:
         raise InputFormatError(f"is not valid JSON ({exc})", path=meta_path, fix="re-run vimo convert") from None
     if meta.get("format") != CLIP_FORMAT:
         raise InputFormatError("is not a vimo clip meta.json", path=meta_path, fix="re-run vimo convert")
-    if meta.get("format_version") != CLIP_FORMAT_VERSION:
-        raise FormatVersionError(f"clip format version {meta.get('format_version')}, this vimo reads "
-                                 f"{CLIP_FORMAT_VERSION}", path=meta_path,
-                                 fix="re-run `vimo convert <source> SRC --workspace WS` to rewrite the clips")
+    check_format_version(meta.get("format_version"), CLIP_FORMAT_VERSION, what="clip", path=meta_path,
+                         older_fix="re-run `vimo convert <source> SRC --workspace WS` to rewrite the clips")
     n = int(meta["n_frames"])
     if "features_reactor" not in meta.get("files", {}) or "joints_reactor" not in meta.get("files", {}):
         raise InputFormatError("lists no reactor files", path=meta_path, fix="re-run vimo convert")

@@ -129,7 +129,7 @@ def test_a_label_studio_left_by_a_killed_run_is_stopped_on_resume(demo):
     """A run killed while its server was up leaves the server running: the next run stops it before
     starting its own (with a fresh data dir, since the old admin's token is gone with the process)."""
     from vimo.annotation.server import LabelStudioServer, ServerPaths
-    from vimo.demo import Demo, DemoConfig
+    from vimo.flows.demo import Demo, DemoConfig
 
     paths = ServerPaths.of(demo / "ws")
     leftover = LabelStudioServer(paths)

@@ -72,7 +72,7 @@ def test_pairs_view_joins_video_and_clip(ws):
     row = df.iloc[0]
     assert row.video_kind == "rendered" and row.clip_source == "interx" and row.status == "accepted"
     assert row.motion_quality == 4.5 and row.scores == {"rater-1": 4}
-    assert list(cat.clips_df().clip_id) == ["interx/G001/0000-0120/p1"]
+    assert list(cat.dataframe("clips").clip_id) == ["interx/G001/0000-0120/p1"]
 
 
 def test_foreign_keys_and_checks(ws):

@@ -180,6 +180,11 @@ class Catalog:
                                          f"{FORMAT_VERSION}", path=self.path, fix=fix)
 
     # -- connection and transactions ----------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The catalog's connection (autocommit; write inside `transaction()`), for the annotation ledger."""
+        return self._conn
+
     def close(self) -> None:
         self._conn.close()
 
@@ -365,24 +370,6 @@ class Catalog:
 
         rows = self.query(table)
         return pd.DataFrame(rows, columns=_columns(self._conn, table))
-
-    def clips_df(self):
-        return self.dataframe("clips")
-
-    def videos_df(self):
-        return self.dataframe("videos")
-
-    def rounds_df(self):
-        return self.dataframe("rounds")
-
-    def annotations_df(self):
-        return self.dataframe("annotations")
-
-    def jobs_df(self):
-        return self.dataframe("jobs")
-
-    def releases_df(self):
-        return self.dataframe("releases")
 
     def pairs_df(self):
         """Pairs joined with their video (kind, path) and clip (source, sequence, frames, licence)."""

@@ -6,6 +6,7 @@ The library raises them; only the CLI edge turns them into a red line and an exi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class VimoError(Exception):
@@ -44,6 +45,41 @@ class PathEscapeError(VimoError):
 
 class FormatVersionError(VimoError):
     """An artifact written by another format version; the fix names the migration command."""
+
+
+UPGRADE_FIX = "upgrade vimo (pip install -U vimo) to a version that knows this format"
+
+
+def format_number(tag: Any, family: str | None = None) -> int | None:
+    """The version of a format tag: an int as is, 'family/N' -> N (None when the family differs or the tag is
+    unreadable)."""
+    if isinstance(tag, bool):
+        return None
+    if isinstance(tag, int):
+        return tag
+    if isinstance(tag, str) and "/" in tag:
+        name, _, number = tag.rpartition("/")
+        if (family is None or name == family) and number.isdigit():
+            return int(number)
+    return None
+
+
+def check_format_version(found: Any, expected: int, *, what: str, path: str | Path, older_fix: str,
+                         family: str | None = None) -> None:
+    """Raise FormatVersionError in one line unless `found` (an int or a 'family/N' tag) is `expected`: an older
+    format gets `older_fix` (the migration or rebuild command), a newer one 'upgrade vimo', an unreadable one
+    both."""
+    number = format_number(found, family)
+    if number == expected:
+        return
+    if number is None:
+        raise FormatVersionError(f"{what} format {found!r} is not one this vimo reads (version {expected})",
+                                 path=path, fix=f"{older_fix}; or, if a newer vimo wrote it, {UPGRADE_FIX}")
+    if number < expected:
+        raise FormatVersionError(f"{what} format version {number} is older than this vimo's {expected}", path=path,
+                                 fix=older_fix)
+    raise FormatVersionError(f"{what} format version {number} is newer than this vimo's {expected}", path=path,
+                             fix=UPGRADE_FIX)
 
 
 class WorkspaceError(VimoError):

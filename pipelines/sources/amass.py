@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vimo.motion.skeleton import FPS
 from vimo.errors import InputFormatError, MotionError
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import (
@@ -28,7 +29,7 @@ UP_AXIS = "+z"
 TO_Y_UP = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 BODY_MODEL = "smplh"
 NUM_BETAS = 10
-TARGET_FPS = 20
+TARGET_FPS = FPS  # HumanML3D frame rate (vimo.motion.skeleton)
 LICENCE = "AMASS: non-commercial research licence (amass.is.tue.mpg.de); internal builds only"
 REDISTRIBUTABLE = False
 
@@ -64,25 +65,17 @@ class AmassSource(Source):
     summary = "AMASS: SMPL-H motion library, Z up, HumanML3D's downsampling and gender rule (one person)"
     licence = LICENCE
     expected_tree = EXPECTED_TREE
-    needs_body_models = True
 
     def preflight(self) -> list[str]:
-        from vimo.pipelines.body import BodyModelError, resolve_model_file
+        from vimo.pipelines.body import body_model_problems
 
         if not self.root.is_dir():
             return [f"{self.root}: the AMASS root folder does not exist"]
         problems = []
         if not any(self.root.glob(self.config.pattern)):
             problems.append(f"{self.root}: no file matches {self.config.pattern}")
-        if self.config.body_models is None:
-            problems.append("no --body-models folder given (AMASS needs SMPL-H model files)")
-        else:
-            for gender in ("male", "female"):
-                try:
-                    resolve_model_file(self.config.body_models, BODY_MODEL, gender)
-                except BodyModelError as exc:
-                    problems.append(exc.one_line())
-        return problems
+        return problems + body_model_problems(self.config.body_models, BODY_MODEL, ("male", "female"),
+                                              source="AMASS")
 
     def discover(self) -> list[ClipRef]:
         refs = []

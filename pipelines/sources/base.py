@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vimo.errors import InputFormatError, VimoError, require_inside
+from vimo.pipelines.unpickle import data_loads
 
 #: name -> Source subclass, filled by @register_source
 SOURCES: dict[str, type["Source"]] = {}
@@ -106,7 +107,6 @@ class Source(ABC):
     licence: ClassVar[str] = ""
     #: the folder tree preflight prints when something is missing
     expected_tree: ClassVar[str] = ""
-    needs_body_models: ClassVar[bool] = False
 
     def __init__(self, root: str | Path, config: SourceConfig | None = None):
         self.root = Path(root).expanduser().absolute()
@@ -152,37 +152,10 @@ def check_disk(folder: Path, needed: int) -> str | None:
 
 # ----------------------------------------------------------------------------- restricted unpickling
 
-def _numpy_global(module: str, name: str) -> Any:
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray  # type: ignore[no-redef]
-    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
-        return getattr(multiarray, name)
-    return {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}.get((module, name))
-
-
-class _DataUnpickler(pickle.Unpickler):
-    """Allows numpy arrays / scalars / dtypes and plain containers; refuses every other global."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        obj = _numpy_global(module, name)
-        if obj is None and module == "builtins" and name in ("set", "frozenset", "complex"):
-            obj = {"set": set, "frozenset": frozenset, "complex": complex}[name]
-        if obj is None:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}")
-        return obj
-
-
-def restricted_loads(data: bytes) -> Any:
-    """pickle.loads that only builds numpy arrays, numbers, strings and containers."""
-    return _DataUnpickler(io.BytesIO(data), encoding="latin1").load()
-
-
 def read_pickle(path: Path, *, what: str) -> Any:
     """A data-only pickle file (e.g. Inter-X interaction_order.pkl)."""
     try:
-        return restricted_loads(path.read_bytes())
+        return data_loads(path.read_bytes())
     except FileNotFoundError:
         raise InputFormatError(f"{what} does not exist", path=path, fix="restore the file from the download") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
@@ -199,7 +172,7 @@ def _npy_from_stream(f: io.BufferedIOBase | Any, path: Path, what: str) -> Any:
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         if dtype.hasobject:
-            obj = restricted_loads(f.read())
+            obj = data_loads(f.read())
             return obj
         count = int(np.prod(shape)) if shape else 1
         raw = f.read(count * dtype.itemsize)

@@ -138,14 +138,13 @@ class InterXSource(Source):
     summary = "Inter-X: SMPL-X two-person MoCap, 120 fps, Y up (needs SMPL-X model files)"
     licence = LICENCE
     expected_tree = EXPECTED_TREE
-    needs_body_models = True
     config: InterXConfig
 
     def _genders_needed(self) -> tuple[str, ...]:
         return ("neutral",) if self.config.neutral else ("male", "female")
 
     def preflight(self) -> list[str]:
-        from vimo.pipelines.body import BodyModelError, resolve_model_file
+        from vimo.pipelines.body import body_model_problems
 
         problems = []
         if not self.root.is_dir():
@@ -160,15 +159,10 @@ class InterXSource(Source):
                             f"{self.config.split})")
         if self.config.actor_order not in (0, 1):
             problems.append(f"--actor-order must be 0 or 1, got {self.config.actor_order}")
-        if self.config.body_models is None:
-            problems.append("no --body-models folder given (Inter-X needs SMPL-X model files)")
-        else:
-            for gender in self._genders_needed():
-                try:
-                    resolve_model_file(self.config.body_models, BODY_MODEL, gender)
-                except BodyModelError as exc:
-                    problems.append(exc.one_line())
-        return problems
+        if self.config.body_models is None:  # genders are read from the tree only when models are given
+            return problems + body_model_problems(None, BODY_MODEL, (), source="Inter-X")
+        return problems + body_model_problems(self.config.body_models, BODY_MODEL, self._genders_needed(),
+                                              source="Inter-X")
 
     def discover(self) -> list[ClipRef]:
         motions = self.root / "motions"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vimo.motion.skeleton import FPS
 from vimo.atomic import load_npy
 from vimo.errors import InputFormatError
 from vimo.pipelines import canonical
@@ -21,7 +22,7 @@ from vimo.pipelines.sources.base import ClipRef, Source, SourceConfig, TwoPerson
 from vimo.motion import check_joints
 
 # ----------------------------------------------------------------------------- conventions
-TARGET_FPS = 20
+TARGET_FPS = FPS  # HumanML3D frame rate (vimo.motion.skeleton)
 JOINT_ORDER = "SMPL (HumanML3D 22 joints)"
 LICENCE = "as declared by the user (--licence)"
 

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from vimo.atomic import sha256_file
 from vimo import __version__
 from vimo.errors import InputFormatError, VimoError
 from vimo.pipelines.convert import canonical_fps
@@ -179,7 +180,7 @@ def cut_clip(job: CutJob) -> CutResult:
                             fix="run vimo clips cut again")
         record = {
             "video_id": f"{job.clip_id}.real-{camera_slug(job.camera)}", "kind": "real", "clip_id": job.clip_id,
-            "path": job.out_rel, "checksum": encode.sha256_file(out), **info.as_record(), "licence": job.licence,
+            "path": job.out_rel, "checksum": sha256_file(out), **info.as_record(), "licence": job.licence,
             "status": "ok",
             "provenance": {"camera": job.camera, "folder": str(folder.relative_to(job.src)),
                            "first_frame": job.frames[0], "last_frame": job.frames[-1], "filled_frames": filled,
@@ -217,7 +218,7 @@ def cut_workspace(options: CutOptions, progress: Callable[[CutResult, int, int],
             vid = f"{c['clip_id']}.real-{slug}"
             row = ws.catalog.get("videos", vid)
             if not options.force and row is not None and (ws.root / row["path"]).is_file() \
-                    and encode.sha256_file(ws.root / row["path"]) == row["checksum"]:
+                    and sha256_file(ws.root / row["path"]) == row["checksum"]:
                 summary.skipped += 1
                 continue
             try:

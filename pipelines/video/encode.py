@@ -15,7 +15,6 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from vimo.atomic import sha256_file  # noqa: F401 (encode.sha256_file is used by the video modules)
 from vimo.errors import InputFormatError, VimoError
 
 CRF = 18

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vimo import __version__  # noqa: E402
+from vimo.atomic import sha256_file  # noqa: E402
 from vimo.errors import InputFormatError, MotionError, VimoError  # noqa: E402
 from vimo.pipelines.video import encode  # noqa: E402
 from vimo.pipelines.video.batch import VideoResult, VideoSummary, run_and_record  # noqa: E402
@@ -355,7 +356,7 @@ def render_clip(job: RenderJob) -> RenderResult:
                             f"{n} at {job.width}x{job.height} were written", path=out, fix="re-run vimo render")
         record = {
             "video_id": video_id(job.clip_id, job.camera, job.subject), "kind": "rendered", "clip_id": job.clip_id,
-            "path": job.out_rel, "checksum": encode.sha256_file(out), **info.as_record(),
+            "path": job.out_rel, "checksum": sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
             "provenance": {"subject": job.subject, "renderer": "pyrender-egl/clay-program", "body": meshes.kind,
                            "settings": job.settings(),
@@ -386,7 +387,7 @@ def _up_to_date(ws: Any, job: RenderJob) -> bool:
     import json
 
     sha = json.loads(clip_meta.read_text()).get("files", {}).get(f"joints_{job.subject}", {}).get("sha256")
-    if sha != row["provenance"].get("clip_checksum") or encode.sha256_file(path) != row["checksum"]:
+    if sha != row["provenance"].get("clip_checksum") or sha256_file(path) != row["checksum"]:
         return False
     if row["provenance"].get("subject") != job.subject:
         ws.catalog.add_video(video_id=row["video_id"], provenance={**row["provenance"], "subject": job.subject})

@@ -303,5 +303,9 @@ def test_selection_skips_bad_catalog_rows_with_reasons(tmp_path):
             CatalogSelection(sample=0)
     finally:
         rounds.close_connections()
+    (tmp_path / "plain").mkdir()
     with pytest.raises(WorkspaceError, match="not a vimo workspace"):
-        Rounds(tmp_path / "plain", client=None, ledger=Ledger(tmp_path / "plain" / "catalog.sqlite")).catalog
+        Rounds(tmp_path / "plain", client=None)
+    with pytest.raises(WorkspaceError, match="not a vimo workspace"):
+        Ledger.of(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "catalog.sqlite").exists()  # a plain folder is not given a catalog

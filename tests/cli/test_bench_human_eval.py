@@ -15,7 +15,7 @@ from tests.models.conftest import write_tiny_release
 from vimo.annotation.rounds import Rounds
 from vimo.annotation.simulated import SimulatedAnnotator, ensure_user, rating_region, submit
 from vimo.cli.bench import bench_app
-from vimo.cli.human_eval import read_mapping
+from vimo.flows.human_eval import read_mapping
 from vimo.errors import InputFormatError
 
 SEED = 10107
@@ -113,7 +113,7 @@ def test_report_joins_scores_to_variants(pushed, live_server):  # noqa: F811
 
 def test_names_and_tampered_mappings_are_refused(pushed, live_server, tmp_path):  # noqa: F811
     out, rounds = pushed
-    from vimo.cli.human_eval import human_eval_report, mapping_path
+    from vimo.flows.human_eval import human_eval_report, mapping_path
 
     with pytest.raises(InputFormatError, match="no human-evaluation round 'nope'"):
         human_eval_report(out, "nope", rounds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vimo.cli.generate import render_reaction_mp4
+from vimo.flows.generate import render_reaction_mp4
 from vimo.synthetic import walk
 
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from vimo.cli.pairs import app
 from vimo.pairs import assemble_pairs, source_pair_id
-from vimo.samples.video import write_synthetic_workspace
+from vimo.pipelines.samples.video import write_synthetic_workspace
 from vimo.taxonomy import Taxonomy
 from vimo.workspace import Workspace
 

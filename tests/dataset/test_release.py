@@ -124,6 +124,18 @@ def test_verify_names_the_tampered_file(release_copy):
     assert any(p.path == "Std.npy" and "missing" in p.problem for p in verify_release(release_copy))
 
 
+def test_release_of_another_format_version_says_rebuild_or_upgrade(release_copy):
+    from vimo.errors import FormatVersionError
+    from vimo.release import read_info
+
+    info_path = release_copy / "meta/info.json"
+    info = json.loads(info_path.read_text())
+    for version, fix in ((0, "older.*vimo release build"), (99, "newer.*upgrade vimo"), ("x", "not one")):
+        info_path.write_text(json.dumps({**info, "format_version": version}))
+        with pytest.raises(FormatVersionError, match=fix):
+            read_info(release_copy)
+
+
 def test_verify_catches_structural_leakage_even_with_fresh_checksums(release_copy):
     train = (release_copy / "train.txt").read_text().splitlines()
     test = (release_copy / "test.txt").read_text().splitlines()

@@ -16,7 +16,8 @@ from vimo.cli.bench import bench, leaderboard
 from vimo.errors import FormatVersionError, InputFormatError
 from vimo.models.data import ReleaseFolder
 from vimo.models.bench import read_subset_lists
-from vimo.models.report import LeaderboardMismatchError, file_sha256, release_checksum, write_leaderboard
+from vimo.atomic import sha256_file
+from vimo.models.report import LeaderboardMismatchError, release_checksum, write_leaderboard
 
 from .conftest import write_tiny_release
 
@@ -77,13 +78,13 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
     prov = res["provenance"]
     assert prov["release_sha256"] == release_checksum(release)
     for stage, c in prov["checkpoints"].items():
-        assert file_sha256(c["path"]) == c["sha256"], stage
+        assert sha256_file(c["path"]) == c["sha256"], stage
     # --select-on none: every stage keeps its last checkpoint
     assert all(c["path"].endswith("latest.tar") for c in prov["checkpoints"].values()), prov["checkpoints"]
     assert prov["seeds"] == {"train": 3407, "eval": 10107} and prov["vimo_version"]
     ev = res["evaluator"]
     assert ev["kind"] == "vimo-contrastive" and ev["trained_on"] == prov["release_sha256"]
-    assert ev["id"] == "vimo-" + file_sha256(out / "evaluator/evaluator.tar")[:16]
+    assert ev["id"] == "vimo-" + sha256_file(out / "evaluator/evaluator.tar")[:16]
     report = (out / "report.md").read_text()
     assert ev["id"] in report and "| test |" in report and "RVQ-VAE" in report and "±" in report
     assert "**Valid**" in report and "INVALID" not in report and "## Sanity ladder" in report

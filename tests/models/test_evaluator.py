@@ -195,8 +195,12 @@ def test_vimo_evaluator_learns_frozen_versioned_checksummed(tmp_path):
     obj = torch.load(tmp_path / "other/evaluator.tar", weights_only=False)
     obj["vimo"]["format"] = "vimo-evaluator/0"
     torch.save(obj, tmp_path / "old.tar")
-    with pytest.raises(FormatVersionError, match="vimo-evaluator/1"):
+    with pytest.raises(FormatVersionError, match="version 0 is older.*retrain-evaluator"):
         load_vimo_evaluator(tmp_path / "old.tar")
+    obj["vimo"]["format"] = "vimo-evaluator/2"
+    torch.save(obj, tmp_path / "new.tar")
+    with pytest.raises(FormatVersionError, match="newer.*upgrade vimo"):
+        load_vimo_evaluator(tmp_path / "new.tar")
 
 
 def test_video_feature_width_is_checked():

@@ -11,7 +11,7 @@ import pytest
 from tests.annotation.conftest import TEST_TOKEN, live_server  # noqa: F401  (session fixture: a real server)
 from vimo.annotation.rounds import LOCAL_FILES_PREFIX, Rounds
 from vimo.cli.bench import push_human_eval_round
-from vimo.cli.human_eval import read_mapping
+from vimo.flows.human_eval import read_mapping
 from vimo.models.bench import Bench, BenchConfig
 from vimo.models.configs import variant_preset
 from vimo.models.variants import variant_runs

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vimo.samples.sources import (
+from vimo.pipelines.samples.sources import (
     EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree,
     write_interx_person, write_interx_tree,
 )

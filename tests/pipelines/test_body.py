@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vimo.samples.body_models import (
+from vimo.pipelines.samples.body_models import (
     build_body_model, chumpy_pickle_bytes, fake_chumpy, model_file_path, write_body_model,
 )
 from vimo.errors import InputFormatError

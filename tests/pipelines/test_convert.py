@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vimo.samples.sources import write_body_models, write_interx_tree
+from vimo.pipelines.samples.sources import write_body_models, write_interx_tree
 from vimo.errors import FormatVersionError, InputFormatError
 from vimo.pipelines import canonical
 from vimo.pipelines.convert import (
@@ -162,15 +162,17 @@ def test_validate_clip_checks_format_version(reference_ws, tmp_path):
     clip = tmp_path / src.name
     shutil.copytree(src, clip)
     meta = json.loads((clip / "meta.json").read_text())
-    meta["format_version"] = 99
-    (clip / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(FormatVersionError, match="vimo convert"):
-        validate_clip(clip)
+    for version, fix in ((0, "vimo convert"), (99, "upgrade vimo")):  # older: rewrite; newer: upgrade
+        meta["format_version"] = version
+        (clip / "meta.json").write_text(json.dumps(meta))
+        with pytest.raises(FormatVersionError, match=fix):
+            validate_clip(clip)
 
 
 @pytest.fixture(scope="module")
 def cli():
-    from vimo.cli.convert import app, clips_app
+    from vimo.cli.clips import app as clips_app
+    from vimo.cli.convert import app
 
     root = typer.Typer()
     root.add_typer(app, name="convert")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vimo.samples.sources import EgoSequence, write_body_models, write_egohumans_tree, write_interx_tree
+from vimo.pipelines.samples.sources import EgoSequence, write_body_models, write_egohumans_tree, write_interx_tree
 from vimo.pipelines.convert import ConvertOptions, convert
 from vimo.pipelines.sources import get_source
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.fixtures.video import BACKGROUND_RGB, body_mask, write_synthetic_workspace
+from vimo.atomic import sha256_file
+from vimo.pipelines.samples.video import BACKGROUND_RGB, body_mask, write_synthetic_workspace
 from vimo.errors import MotionError, VimoError
 from vimo.pipelines.video import encode
 from vimo.pipelines.video.camera import camera_path, look_at
@@ -116,7 +117,7 @@ def test_rendered_files_are_browser_h264_with_the_clip_frames(ws, rendered):
             info = encode.probe(path)
             assert (info.codec, info.pix_fmt, info.width, info.height) == ("h264", "yuv420p", W, H)
             assert info.n_frames == clips[v["clip_id"]]["n_frames"] == v["n_frames"]
-            assert info.fps == 20.0 and v["checksum"] == encode.sha256_file(path)
+            assert info.fps == 20.0 and v["checksum"] == sha256_file(path)
             assert v["provenance"]["body"] == "mannequin" and v["licence"] == "CC0 (synthetic)"
             assert path.read_bytes()[4:8] == b"ftyp"
             head = path.read_bytes()[:4096]
@@ -232,7 +233,7 @@ def test_write_mp4_is_atomic_and_checks_frames(tmp_path):
 
 
 def test_fit_pose_points_every_bone_of_a_body_model_along_the_clip(tmp_path):
-    from tests.fixtures.body_models import write_body_model
+    from vimo.pipelines.samples.body_models import write_body_model
     from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
     from vimo.pipelines.video.posing import PARENTS, fit_pose
 
@@ -251,7 +252,7 @@ def test_fit_pose_points_every_bone_of_a_body_model_along_the_clip(tmp_path):
 
 
 def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path):
-    from tests.fixtures.body_models import write_body_model
+    from vimo.pipelines.samples.body_models import write_body_model
 
     write_body_model(tmp_path / "models", "smpl", "neutral")
     cid = _clip_id(ws, 1)

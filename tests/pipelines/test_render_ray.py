@@ -7,7 +7,7 @@ import pytest
 
 import ray  # the "ray" extra (pip install "vimo[ray]"), installed by `make test`
 from vimo.pipelines.video.render import RenderOptions, render_workspace
-from vimo.samples.video import write_synthetic_workspace
+from vimo.pipelines.samples.video import write_synthetic_workspace
 from vimo.workspace import Workspace
 
 

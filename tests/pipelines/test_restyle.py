@@ -1,4 +1,4 @@
-"""The Runway restyle client and its billing-safe ledger, against tests/fixtures/runway_standin.py
+"""The Runway restyle client and its billing-safe ledger, against vimo.pipelines.samples.runway_standin
 (a local STAND-IN that follows Runway's documented contract; Runway itself is never called)."""
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from tests.fixtures.runway_standin import RunwayStandin
-from tests.fixtures.video import write_synthetic_workspace
-from vimo.pipelines.video import encode, restyle
+from vimo.atomic import sha256_file
+from vimo.pipelines.samples.runway_standin import RunwayStandin
+from vimo.pipelines.samples.video import write_synthetic_workspace
+from vimo.pipelines.video import restyle
 from vimo.pipelines.video.render import RenderOptions, render_workspace
 from vimo.pipelines.video.restyle import (
     RestyleOptions, RunwayClient, RunwayConfig, RunwayError, fetch, restyled_id, status, submit,
@@ -94,7 +95,7 @@ def test_submit_status_fetch_round_trip(ws, standin):
         for vid, row in rows.items():
             done = w.catalog.get("videos", vid)
             path = w.resolve(done["path"])
-            assert done["status"] == "pending_screening" and done["checksum"] == encode.sha256_file(path)
+            assert done["status"] == "pending_screening" and done["checksum"] == sha256_file(path)
             parent = w.catalog.get("videos", done["parent_video_id"])
             assert path.read_bytes() == w.resolve(parent["path"]).read_bytes()  # the stand-in returns the input
             assert (done["codec"], done["n_frames"]) == ("h264", parent["n_frames"])

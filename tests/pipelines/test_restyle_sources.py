@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from vimo.pipelines.video.render import RenderOptions, render_workspace
 from vimo.pipelines.video.restyle import RestyleOptions, RunwayClient, RunwayConfig, fetch, submit
-from vimo.samples.runway_standin import RunwayStandin
-from vimo.samples.video import write_synthetic_workspace
+from vimo.pipelines.samples.runway_standin import RunwayStandin
+from vimo.pipelines.samples.video import write_synthetic_workspace
 from vimo.workspace import Workspace
 
 

@@ -1,4 +1,4 @@
-"""Each source against the fake trees of vimo/samples/sources.py: joints, actor/reactor, up axis,
+"""Each source against the fake trees of pipelines/samples/sources.py: joints, actor/reactor, up axis,
 invalid wearers, splits, labels, provenance."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vimo.samples.sources import (
+from vimo.pipelines.samples.sources import (
     EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree, write_interx_tree,
 )
 from vimo.pipelines import canonical

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.fixtures.sources import EgoSequence, write_egohumans_tree, write_harmony4d_tree
+from vimo.pipelines.samples.sources import EgoSequence, write_egohumans_tree, write_harmony4d_tree
 from vimo.errors import VimoError
 from vimo.pipelines.convert import ConvertOptions, convert
 from vimo.pipelines.sources import get_source

@@ -152,7 +152,7 @@ def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folder
 def push_human_eval_round(cfg, name: str, workspace: Path, *, pairs: int, overlap: int, render: Optional[bool],
                           rounds=None):
     """Sample reactions of the benchmark's variants and push them as a blind rating round of `workspace`."""
-    from vimo.cli.human_eval import default_renderer, push_human_eval
+    from vimo.flows.human_eval import default_renderer, push_human_eval
     from vimo.models.bench import human_eval_samples
 
     renderer = None
@@ -193,7 +193,7 @@ def human_eval_report(name: str = typer.Argument(..., help="the --human-eval nam
 
     vimo bench human-eval-report study1 --bench bench/vimo-1.0 --workspace ws/
     """
-    from vimo.cli.human_eval import human_eval_report as report
+    from vimo.flows.human_eval import human_eval_report as report
 
     entry = report(bench_dir, name, _rounds(workspace), pull=pull)
     for v, row in entry["variants"].items():

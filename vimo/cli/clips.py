@@ -6,11 +6,45 @@ Examples:
 """
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
-from vimo.cli.convert import list_command
+import typer
+from rich.console import Console
+
 from vimo.cli.video import clips_cut
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-app.command("list")(list_command)
+console = Console(stderr=True)
 app.command("cut")(clips_cut)
+
+
+@app.command("list")
+def list_command(workspace: Path = typer.Option(..., "--workspace", "-w", help="the build workspace"),
+                 json_out: bool = typer.Option(False, "--json", help="one JSON array with every field")) -> None:
+    """List clips: ids, provenance, labels, QA figures, feature and joint file paths.
+
+    vimo clips list --workspace ws\n
+    vimo clips list --workspace ws --json
+    """
+    from rich.table import Table
+
+    from vimo.pipelines.convert import list_clips
+
+    clips = list_clips(workspace)
+    if json_out:
+        typer.echo(json.dumps(clips, indent=2, default=str))
+        return
+    table = Table("clip", "source / sequence", "frames", "reactor / actor", "labels", "recovery max (m)", "flags",
+                  "features_reactor")
+    for c in clips:
+        if "error" in c:
+            table.add_row(c["clip_id"], "[red]invalid[/]", "", "", "", "", c["error"], "")
+            continue
+        labels = ", ".join(f"{k}={v}" for k, v in c["labels"].items() if k != "texts" and v is not None)
+        qa = c["qa"]["reactor"]["recovery_max_m"]
+        table.add_row(c["clip_id"], f"{c['source']} / {c['sequence_id']}", str(c["n_frames"]),
+                      " / ".join(c["persons"].get(k, "-") for k in ("reactor", "actor")), labels, f"{qa:.2g}",
+                      ",".join(c["qa"]["flags"]) or "-", c["paths"]["features_reactor"])
+    Console().print(table)
+    console.print(f"{len(clips)} clip(s)")

@@ -1,4 +1,4 @@
-"""`vimo demo`: the mission end to end on data vimo makes itself (see vimo.demo for the steps).
+"""`vimo demo`: the mission end to end on data vimo makes itself (see vimo.flows.demo for the steps).
 
 Examples:
     vimo demo                          # -> demo_out/ (about 20 minutes on 2 cores)
@@ -27,7 +27,7 @@ def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vimo.demo import DemoConfig, Reporter, run_demo, summary_text
+    from vimo.flows.demo import DemoConfig, Reporter, run_demo, summary_text
 
     console = Console()
     columns = (TextColumn("{task.description:<64}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -33,35 +33,9 @@ def generate(video: Path = typer.Option(..., "--video", help="video file (mp4, .
 
     vimo generate --video clip.mp4 --checkpoints runs/ --out gen/ --samples 3 --mp4
     """
-    from vimo.atomic import save_npy
-    from vimo.models.generate import generate_reactions, load_hero
-    from vimo.models.train import build_encoder, load_video_frames
-    from vimo.models.video_encoder import FeatureCache
+    from vimo.flows.generate import generate_for_video
 
-    hero = load_hero(checkpoints, preset, device)
-    enc = build_encoder(encoder, hero.preset.transformer.video_dim)
-    cache = FeatureCache(feature_cache or out / "video_features")
-    feats_in = cache.features(load_video_frames(video) if video.suffix == ".npy" else video, enc)
-    features, joints = generate_reactions(hero, feats_in, frames=length, samples=samples, seed=seed)
-    for k in range(samples):
-        save_npy(out / f"{video.stem}_{k}.features.npy", features[k])
-        save_npy(out / f"{video.stem}_{k}.joints.npy", joints[k])
-        if mp4:
-            render_reaction_mp4(joints[k], out / f"{video.stem}_{k}.mp4", size=size)
-    console.print(f"[green]wrote[/] {samples} reaction(s) of {features.shape[1]} frames -> {out}")
-
-
-def render_reaction_mp4(joints, path: Path, *, size: str = "640x480", fps: float = 20.0) -> Path:
-    """A generated reaction (T, 22, 3) as a mannequin seen from the front, H.264 yuv420p."""
-    from vimo.extras import require
-
-    require("render")
-    from vimo.pipelines.video import encode
-    from vimo.pipelines.video.camera import camera_path
-    from vimo.pipelines.video.render import body_meshes, render_frames
-
-    width, height = (int(v) for v in size.lower().split("x"))
-    meshes = body_meshes(joints)
-    cam = camera_path("front", joints, None, fps=fps, aspect=width / height)
-    encode.write_mp4(path, render_frames(meshes, cam, width, height), fps=fps)
-    return path
+    done = generate_for_video(video, checkpoints, out, length=length, samples=samples, preset=preset,
+                              encoder=encoder, feature_cache=feature_cache, seed=seed, device=device, mp4=mp4,
+                              size=size)
+    console.print(f"[green]wrote[/] {samples} reaction(s) of {done.frames} frames -> {out}")

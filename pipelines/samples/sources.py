@@ -6,7 +6,7 @@
     tree = write_amass_tree(tmp_path / "amass", body_models=tmp_path / "models")
 
 Inter-X and AMASS hold body-model parameters, so the synthetic joints are turned into SMPL-X /
-SMPL-H parameters for the synthetic body models of vimo/samples/body_models.py by a small
+SMPL-H parameters for the synthetic body models of pipelines/samples/body_models.py by a small
 inverse kinematics (bone directions of the synthetic motion, bone lengths of the model). Each
 writer returns what a test needs to check the converter: the 20 fps joints it must find, per
 sequence and person, in the source's world frame turned Y-up.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vimo.samples.body_models import write_body_model
+from vimo.pipelines.samples.body_models import write_body_model
 from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
 from vimo.synthetic import KINDS, generate
 

@@ -4,7 +4,7 @@ Steps (each one resumable: a finished step leaves `steps/<name>.json` and is ski
 
  1. sources    small, format-faithful fake Inter-X, Ego-Humans and Harmony4D trees written from
                vimo.synthetic two-person interactions, with tiny synthetic SMPL-X model files
-               (vimo.samples; no licensed data anywhere);
+               (vimo.pipelines.samples; no licensed data anywhere);
  2. convert    the three trees converted into one workspace (`vimo convert interx|egohumans|harmony4d`);
  3. render     each clip's actor seen from the reactor's eyes (the input video) and each clip's reactor
                from the front (the rendered reaction the rating tasks show), headless EGL, H.264;
@@ -46,7 +46,7 @@ import numpy as np
 from vimo import atomic
 from vimo.errors import VimoError
 
-STANDIN_NOTE = ("LOCAL STAND-IN for Runway's API (vimo.samples.runway_standin): not Runway, nothing is restyled, "
+STANDIN_NOTE = ("LOCAL STAND-IN for Runway's API (vimo.pipelines.samples.runway_standin): not Runway, nothing is restyled, "
                 "the output is the input video")
 SIMULATED_NOTE = "SIMULATED annotators (vimo.annotation.simulated): not human judgements"
 
@@ -208,7 +208,7 @@ class Demo:
 
     # -- 1. sources
     def step_sources(self, res: DemoResult) -> dict[str, Any]:
-        from vimo.samples.sources import EgoSequence, write_egohumans_tree, write_harmony4d_tree, write_interx_tree
+        from vimo.pipelines.samples.sources import EgoSequence, write_egohumans_tree, write_harmony4d_tree, write_interx_tree
 
         if self.src.exists():
             shutil.rmtree(self.src)  # a half-written tree from a killed run
@@ -230,7 +230,7 @@ class Demo:
                                                for k in range(s.h4d_sequences))]
         write_harmony4d_tree(self.src / "harmony4d", h4d)
         (self.src / "README.txt").write_text(
-            "SYNTHETIC stand-ins written by vimo demo (vimo.samples): the layouts of Inter-X, Ego-Humans and\n"
+            "SYNTHETIC stand-ins written by vimo demo (vimo.pipelines.samples): the layouts of Inter-X, Ego-Humans and\n"
             "Harmony4D filled with procedurally generated motions and tiny synthetic SMPL-X model files.\n"
             "No data of those datasets and no SMPL-family model file is in here.\n")
         self.r.detail("sources written", 3, 3)
@@ -289,7 +289,7 @@ class Demo:
     # -- 4. restyle
     def step_restyle(self, res: DemoResult) -> dict[str, Any]:
         from vimo.pipelines.video.restyle import RestyleOptions, RunwayClient, RunwayConfig, fetch, submit
-        from vimo.samples.runway_standin import RunwayStandin
+        from vimo.pipelines.samples.runway_standin import RunwayStandin
 
         key = secrets.token_hex(16)  # the stand-in's throwaway key: never written anywhere
         standin = RunwayStandin(api_key=key).start()
@@ -621,7 +621,7 @@ version = "0.1.0"
 workspace = "{ws.resolve()}"
 internal = true
 description = \"\"\"Built by `vimo demo` from SYNTHETIC stand-ins of Inter-X, Ego-Humans and Harmony4D \\
-(vimo.samples) rated by SIMULATED annotators; restyled videos come from a local stand-in of Runway's API. \\
+(vimo.pipelines.samples) rated by SIMULATED annotators; restyled videos come from a local stand-in of Runway's API. \\
 For trying the tool chain, not for benchmarking models.\"\"\"
 
 [filters]
@@ -635,14 +635,6 @@ test_fraction = 0.3
 n_unseen = 2
 reactions_per_video = [2]
 """
-
-
-def _evaluator_file(bench_dir: Path) -> Path:
-    found = sorted((bench_dir / "evaluator").glob("*.tar")) if (bench_dir / "evaluator").is_dir() else []
-    if not found:
-        raise VimoError("the base benchmark left no evaluator file", path=bench_dir / "evaluator",
-                        fix="re-run vimo demo (the bench step resumes)")
-    return found[0]
 
 
 def run_demo(cfg: DemoConfig, reporter: Reporter | None = None) -> DemoResult:
@@ -690,7 +682,3 @@ def _fmt(v: Any) -> str:
 
 def _duration(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
-
-
-def load_summary(out: Path) -> dict:
-    return json.loads((Path(out) / "summary.json").read_text())

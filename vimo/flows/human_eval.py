@@ -1,7 +1,7 @@
 """Human evaluation of generated reactions: a BLIND rating round of benchmark samples, and its report.
 
 Glue between vimo.models (the samples), vimo.pipelines (the renderer, optional) and vimo.annotation (the
-rating round): the CLI layer is the one place allowed to import all three.
+rating round): a flow, above the wings (vimo.flows).
 
 Blindness: each task shows an input video and one reaction (a variant's generation or the ground truth); its
 id, file names and data carry no variant name, and the tasks are pushed in an order shuffled with a fixed seed.
@@ -60,7 +60,7 @@ def default_renderer() -> Callable[[np.ndarray, Path], Path] | None:
         import vimo.pipelines.video.render  # noqa: F401  (pyrender / EGL importable)
     except (MissingExtraError, ImportError, OSError):
         return None
-    from vimo.cli.generate import render_reaction_mp4
+    from vimo.flows.generate import render_reaction_mp4
 
     return lambda joints, path: render_reaction_mp4(joints, path)
 
@@ -80,7 +80,6 @@ def push_human_eval(samples: Sequence[Any], rounds: Any, bench_dir: str | Path, 
         raise InputFormatError("no samples to rate", fix="benchmark a release with test pairs")
     from vimo.annotation.rounds import TaskItem
 
-    media = rounds.media_root / "human_eval" / name
     order = np.random.default_rng(seed).permutation(len(samples))
     inputs: dict[Path, str] = {}
     tasks: dict[str, dict[str, Any]] = {}
@@ -133,9 +132,10 @@ def read_mapping(bench_dir: str | Path, name: str) -> dict[str, Any]:
 
 
 def _mean_ci(values: Sequence[float]) -> dict[str, float]:
+    from vimo.models.metrics import ci95
+
     arr = np.asarray(values, dtype=float)
-    ci = 1.96 * arr.std(ddof=1) / math.sqrt(len(arr)) if len(arr) > 1 else 0.0
-    return {"mean": float(arr.mean()), "ci95": float(ci), "n": int(len(arr))}
+    return {"mean": float(arr.mean()), "ci95": ci95(arr, ddof=1), "n": int(len(arr))}
 
 
 def score_variants(ratings: Sequence[Any], tasks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
