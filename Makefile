@@ -19,7 +19,7 @@ APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
 
 .PHONY: demo test venv system-deps bench clean
 
-# the demo runs Label Studio rounds, so it needs the server's venv too; DEMO_ARGS e.g. --reduced / --fresh
+# the demo runs Label Studio rounds, so it needs the server's venv too; DEMO_ARGS e.g. --reduced / --force
 demo: $(VENV)/.installed-test $(LS_VENV)/.installed
 	$(VENV)/bin/vimo demo --out $(DEMO_OUT) $(DEMO_ARGS)
 

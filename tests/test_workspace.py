@@ -140,7 +140,7 @@ def test_older_format_names_the_migrate_command_and_migrates(ws, monkeypatch):
     ws.close()
     monkeypatch.setattr(catalog_mod, "FORMAT_VERSION", 2)
     monkeypatch.setattr("vimo.workspace.FORMAT_VERSION", 2)
-    with pytest.raises(FormatVersionError, match=f"vimo workspace migrate {root}"):
+    with pytest.raises(FormatVersionError, match=f"vimo workspace migrate -w {root}"):
         Workspace.open(root)
 
     def add_column(conn):
@@ -191,11 +191,11 @@ def test_concurrent_reader_sees_consistent_snapshots(ws):
 def test_cli_init_status_show(tmp_path, capsys):
     root = tmp_path / "w"
     assert main(["init", str(root)]) == 0
-    assert main(["workspace", "status", str(root), "--json"]) == 0
+    assert main(["workspace", "status", "-w", str(root), "--json"]) == 0
     out = capsys.readouterr().out
     status = json.loads(out[out.index("{"):])
     assert status["counts"]["clips"] == 0 and status["journal_mode"] == "wal"
-    assert main(["workspace", "show", str(root), "pairs"]) == 0
+    assert main(["workspace", "show", "pairs", "-w", str(root)]) == 0
     assert "(no pairs)" in capsys.readouterr().out
-    assert main(["workspace", "status", str(tmp_path / "nothing")]) == 1
+    assert main(["workspace", "status", "-w", str(tmp_path / "nothing")]) == 1
     assert "vimo init" in capsys.readouterr().err

@@ -144,7 +144,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
 def migrate_command(root: Path | str) -> str:
-    return f"vimo workspace migrate {root}"
+    return f"vimo workspace migrate -w {root}"
 
 
 class Catalog:

@@ -57,22 +57,30 @@ def camera_slug(camera: str) -> str:
 
 @dataclass
 class CutOptions:
-    """How `vimo clips cut` runs. Each field is also a flag."""
+    """How `vimo clips cut` runs. Each field is also a flag (vimo.cli.options)."""
 
     source: str
+    """egohumans or harmony4d"""
     src: Path
+    """root folder of the dataset (the one vimo convert read)"""
     workspace: Path
-    #: aria (the reactor's glasses) or exo:camNN
+    """the build workspace"""
     camera: str = "aria"
-    #: (width, height) to resize to, even; None keeps the camera's size
+    """aria (the reactor's glasses) or exo:camNN"""
     size: tuple[int, int] | None = None
-    #: stored (upright, as the dataset ships them) or native (the Aria sensor's orientation)
+    """(width, height) to resize to, even (on the command line: WIDTHxHEIGHT); default: the camera's size"""
     aria_orientation: str = "stored"
+    """stored (upright, as the dataset ships them) or native (the Aria sensor's orientation)"""
     workers: int = 1
+    """parallel clips (processes, or Ray CPUs)"""
     executor: str = "local"
+    """local (process pool) or ray"""
     ray_address: str | None = None
+    """Ray cluster address (default: RAY_ADDRESS, else a local instance)"""
     limit: int | None = None
+    """cut only the first N clips"""
     force: bool = False
+    """cut again even when the video validates"""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

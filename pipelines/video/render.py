@@ -205,32 +205,42 @@ def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
 
 @dataclass
 class RenderOptions:
-    """How `vimo render` runs. Each field is also a flag."""
+    """How `vimo render` runs. Each field is also a flag (vimo.cli.options)."""
 
     workspace: Path
-    #: reactor-view | front | orbit; None: the subject's default (actor: reactor-view, reactor: front)
+    """the build workspace"""
     camera: str | None = None
-    #: (width, height) in pixels, even
+    """reactor-view (the reactor's eyes), front or orbit; default: reactor-view for the actor, front for the
+    reactor"""
     size: tuple[int, int] = (1280, 720)
-    #: output frame rate; the clip's own rate (20) keeps one video frame per motion frame
+    """(width, height) in pixels, even (on the command line: WIDTHxHEIGHT)"""
     fps: float = 20.0
-    #: folder of SMPL-family model files; None renders the mannequin
+    """output frame rate (20 = one frame per motion frame)"""
     body_models: Path | None = None
+    """folder of SMPL-family model files; without it a mannequin is built from the joints"""
     model_type: str = "smpl"
+    """smpl, smplh or smplx (with body_models)"""
     gender: str = "neutral"
+    """neutral, male or female (with body_models)"""
     workers: int = 1
+    """parallel clips (processes, or Ray CPUs)"""
     executor: str = "local"
+    """local (process pool) or ray"""
     ray_address: str | None = None
+    """Ray cluster address (default: RAY_ADDRESS, else a local instance)"""
     crf: int = encode.CRF
-    #: x264 preset; "veryfast" gives the same PSNR at CRF 18 on clay renders with ~40% less encoder CPU
+    """x264 constant rate factor (quality; lower is better)"""
     preset: str = encode.PRESET
-    #: render only these clips (None: every ok clip of the catalog that has an actor)
+    """x264 encoder speed: medium (default) or a faster one such as veryfast (same quality at CRF 18 on clay
+    renders, about 40 % less encoder CPU)"""
     clip_ids: list[str] | None = None
+    """render only these clips (default: every ok clip of the catalog that has an actor)"""
     limit: int | None = None
-    #: render again even when the file validates
+    """render only the first N clips"""
     force: bool = False
-    #: actor (the stimulus, default) | reactor (the rendered reaction)
+    """render again even when the video validates"""
     subject: str = "actor"
+    """actor (the stimulus) or reactor (the rendered reaction)"""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()

@@ -2,7 +2,7 @@
 billing-safe job ledger in the workspace catalog.
 
     export RUNWAYML_API_SECRET=...            # the key comes from the environment only, never logged
-    vimo restyle submit --workspace ws --preset photoreal-v1 --budget 300
+    vimo restyle submit --workspace ws --style photoreal-v1 --budget 300
     vimo restyle status --workspace ws
     vimo restyle fetch  --workspace ws
 
@@ -350,19 +350,26 @@ def video_uri(path: Path, rel: str, url_prefix: str | None) -> str:
 
 @dataclass
 class RestyleOptions:
-    """How `vimo restyle` runs. Each field is also a flag."""
+    """How `vimo restyle submit` runs. Each field is also a flag (vimo.cli.options)."""
 
     workspace: Path
+    """the build workspace"""
     preset: str = DEFAULT_PRESET
-    #: stop submitting once the estimated credits of this run would pass this
+    """versioned style preset (NAME-vN)"""
     budget: float | None = None
+    """stop before this run's estimated credits pass this many"""
     dry_run: bool = False
-    #: source videos: rendered (default) or real
+    """list what would be submitted; call nothing"""
     source_kind: str = "rendered"
+    """restyle rendered (default) or real videos"""
     url_prefix: str | None = None
+    """HTTPS prefix where the workspace's files are hosted (for inputs over 5 MB)"""
     limit: int | None = None
+    """submit at most N videos"""
     resubmit_unknown: bool = False
+    """submit again videos whose earlier create call has an unknown outcome (may pay twice)"""
     resubmit_failed: bool = False
+    """submit again retryable failures"""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()

@@ -109,8 +109,13 @@ def test_motion_encode_folder_quarantines_and_resumes(tmp_path, joints_000021, c
     before = (out / "ok1.npy").stat().st_mtime_ns
     capsys.readouterr()
     assert main(["motion", "encode", str(src), "-o", str(out)]) == 0
-    assert "4 skipped" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "4 skipped" in printed.out and "quarantined" in printed.err  # the result on stdout, notes on stderr
     assert (out / "ok1.npy").stat().st_mtime_ns == before
+    assert main(["motion", "encode", str(src), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["skipped"]) == 4 and set(report["quarantined"]) == {"nan.npy", "short.npy", "truncated.npy",
+                                                                          "hands.npy"}
 
 
 def test_library_error_is_one_red_line(tmp_path):

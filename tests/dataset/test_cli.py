@@ -35,18 +35,28 @@ def test_cli_round_trip(fresh_ws, tmp_path):
     assert f"built {folder}" in res.output
     res = runner.invoke(app, ["release", "build", str(recipe)])
     assert "already built, identical" in res.output
+    res = runner.invoke(app, ["release", "build", str(recipe), "--json"])
+    assert json.loads(res.stdout)["status"] != "built" and json.loads(res.stdout)["path"] == str(folder)
     assert runner.invoke(app, ["release", "verify", str(folder)]).exit_code == 0
-    res = runner.invoke(app, ["release", "list", str(fresh_ws)])
+    assert json.loads(runner.invoke(app, ["release", "verify", str(folder), "--json"]).stdout)["ok"] is True
+    res = runner.invoke(app, ["release", "list", "-w", str(fresh_ws)])
     assert "vimo-test-1.0.0  internal" in res.output
+    listed = json.loads(runner.invoke(app, ["release", "list", "-w", str(fresh_ws), "--json"]).stdout)
+    assert [r["name"] for r in listed] == ["vimo-test"]
     res = runner.invoke(app, ["release", "diff", str(folder), str(folder)])
     assert "no differences" in res.output
     res = runner.invoke(app, ["card", str(folder), "--out", str(tmp_path / "card"), "--workspace", str(fresh_ws)])
     assert res.exit_code == 0 and (tmp_path / "card" / "README.md").is_file()
     res = runner.invoke(app, ["card", str(folder), "--out", str(folder)])
     assert res.exit_code != 0 and "immutable" in str(res.exception)
-    res = runner.invoke(app, ["export", "humanml3d", str(folder), str(tmp_path / "hml")])
+    res = runner.invoke(app, ["export", "humanml3d", str(folder), "-o", str(tmp_path / "hml")])
     assert res.exit_code == 0 and "exported" in res.output
+    res = runner.invoke(app, ["export", "humanml3d", str(folder), "-o", str(tmp_path / "hml")])
+    assert res.exit_code != 0 and "--force" in str(res.exception)
+    assert runner.invoke(app, ["export", "humanml3d", str(folder), "-o", str(tmp_path / "hml"), "--force"]).exit_code == 0
     motion = next((folder / "vector_263").iterdir())
     np.save(motion, np.zeros((3, 263), np.float32))
     res = runner.invoke(app, ["release", "verify", str(folder)])
     assert res.exit_code == 1 and f"vector_263/{motion.name}: checksum mismatch" in res.output
+    res = runner.invoke(app, ["release", "verify", str(folder), "--json"])
+    assert res.exit_code == 1 and json.loads(res.stdout)["problems"][0]["path"] == f"vector_263/{motion.name}"

@@ -12,7 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vimo.cli.bench import bench, leaderboard
+from vimo.cli.bench import bench
+from vimo.cli.leaderboard import leaderboard
 from vimo.errors import FormatVersionError, InputFormatError
 from vimo.models.data import ReleaseFolder
 from vimo.models.bench import read_subset_lists

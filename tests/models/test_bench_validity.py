@@ -14,7 +14,7 @@ import typer
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from vimo.cli.bench import leaderboard
+from vimo.cli.leaderboard import leaderboard
 from vimo.errors import InputFormatError
 from vimo.models.bench import Bench, BenchConfig, ValidationSplitError, chance_test, run_bench
 from vimo.models.data import ReleaseFolder

@@ -120,7 +120,7 @@ def test_training_on_a_split_and_the_resume_checks(split_release, tmp_path):
 def test_train_command_split_and_train_list(split_release, tmp_path):
     runner = CliRunner()
     app = _app(train_command)
-    common = ["train", "rvq", "--release", str(split_release), "--preset", "tiny", "--no-progress", "--max-steps", "1"]
+    common = ["train", "rvq", str(split_release), "--preset", "tiny", "--no-progress", "--max-steps", "1"]
     r = runner.invoke(app, common + ["--out", str(tmp_path / "su"), "--split", "seen_unseen"])
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "su/run.json").read_text())["data"]

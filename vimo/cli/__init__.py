@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "bench": ("vimo.cli.bench", "bench_app",
               "Benchmark a release with HERO and its variants (FID, Diversity, MultiModality, 95% CI); human eval.",
               "train"),
-    "leaderboard": ("vimo.cli.bench", "leaderboard", "Rank benchmark results; refuses different evaluators or protocols.",
+    "leaderboard": ("vimo.cli.leaderboard", "leaderboard", "Rank benchmark results; refuses different evaluators or protocols.",
                     None),
     "synth": ("vimo.cli.synth", "app", "Synthetic two-person interactions (the embedded default data).", None),
     "demo": ("vimo.cli.demo", "demo", "Run the mission end to end on synthetic data.", None),
@@ -52,7 +52,7 @@ HELP = ("vimo: build, annotate, release and benchmark ViMo (video -> human react
         "Examples:\n\n"
         "  vimo demo --out demo_out\n\n"
         "  vimo motion encode joints.npy -o features.npy\n\n"
-        "  vimo init ws/ && vimo workspace status ws/")
+        "  vimo init ws/ && vimo workspace status -w ws/")
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(round_app, name="round")
 app.add_typer(instructions_app, name="instructions")
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 WORKSPACE = typer.Option(..., "--workspace", "-w", help="the build workspace folder")
 
@@ -64,6 +65,22 @@ def _echo_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+JSON_OUT = typer.Option(False, "--json", help="machine-readable output")
+
+
+def _echo_table(rows: list[dict], columns: list[str] | None = None) -> None:
+    """Rows as a rich table on stdout (nested values as compact JSON)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*(json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else
+                        ("" if v is None else str(v)) for v in (r.get(c) for c in columns)))
+    Console().print(table)
+
+
 @server_app.command("start")
 def server_start(workspace: Path = WORKSPACE,
                  port: Optional[int] = typer.Option(None, help="port on 127.0.0.1 (default: a free one)"),
@@ -77,7 +94,7 @@ def server_start(workspace: Path = WORKSPACE,
 
     server = LabelStudioServer(ServerPaths.of(_check(workspace)))
     state = server.start(port=port, admin_email=admin_email, timeout=timeout)
-    console.print(f"[green]Label Studio running[/] at {state.url} (pid {state.pid}, data {state.data_dir})")
+    result.print(f"[green]Label Studio running[/] at {state.url} (pid {state.pid}, data {state.data_dir})")
 
 
 @server_app.command("stop")
@@ -89,7 +106,7 @@ def server_stop(workspace: Path = WORKSPACE) -> None:
     from vimo.annotation.server import LabelStudioServer, ServerPaths
 
     stopped = LabelStudioServer(ServerPaths.of(workspace)).stop()
-    console.print("[green]stopped[/]" if stopped else "no server was running")
+    result.print("[green]stopped[/]" if stopped else "no server was running")
 
 
 @server_app.command("status")
@@ -164,7 +181,7 @@ def round_create(kind: str = typer.Argument(..., help="screening | rating | pair
     else:
         r = rounds.create(kind, stage, **create)
         rep = rounds.push(r.id, _read_tasks(tasks)) if tasks is not None else None
-    console.print(f"[green]created[/] {r.id} (project {r.project_id}, instructions v{r.instructions_version}, "
+    result.print(f"[green]created[/] {r.id} (project {r.project_id}, instructions v{r.instructions_version}, "
                   f"config v{r.config_version}, overlap {r.overlap})"
                   + (f"; pushed {rep.new} task(s)" if rep is not None else ""))
     typer.echo(r.id)
@@ -214,38 +231,46 @@ def round_push(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE,
     else:
         items = _read_tasks(tasks)
     rep = rounds.push(round_id, items)
-    console.print(f"[green]pushed[/] {rep.new} new task(s); {rep.already_on_server} already on the server")
+    result.print(f"[green]pushed[/] {rep.new} new task(s); {rep.already_on_server} already on the server")
 
 
 @round_app.command("pull")
-def round_pull(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE) -> None:
+def round_pull(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE, as_json: bool = JSON_OUT) -> None:
     """Snapshot the export (with md5), validate and import the annotations, enforce quotas.
 
     vimo annotate round pull rating-main-001 --workspace ws/
     """
     rep = _rounds(workspace).pull(round_id)
-    console.print(f"[green]pulled[/] {rep.annotations} annotation(s) ({rep.new} new, {rep.updated} updated); "
+    result.print(f"[green]pulled[/] {rep.annotations} annotation(s) ({rep.new} new, {rep.updated} updated); "
                   f"snapshot {rep.snapshot.name}")
     for ann_id, problem in rep.invalid:
         console.print(f"[yellow]invalid[/] annotation {ann_id}: {problem}")
     if rep.verdicts_written:
-        console.print(f"wrote {rep.verdicts_written} inspector verdict(s) back to the inspected round")
+        result.print(f"wrote {rep.verdicts_written} inspector verdict(s) back to the inspected round")
     if rep.catalog is not None:
-        console.print(f"catalog ({rep.catalog.round_id}): " + ", ".join(
+        result.print(f"catalog ({rep.catalog.round_id}): " + ", ".join(
             f"{n} {k}" for k, n in rep.catalog.summary().items() if n))
-    _echo_json(rep.statuses)
+    if as_json:
+        _echo_json(rep.statuses)
+    else:
+        _echo_table([{"status": k, "annotations": n} for k, n in sorted(rep.statuses.items())])
 
 
 @round_app.command("status")
 def round_status(round_id: Optional[str] = typer.Argument(None, help="default: every round"),
-                 workspace: Path = WORKSPACE) -> None:
+                 workspace: Path = WORKSPACE, as_json: bool = JSON_OUT) -> None:
     """Tasks, completed tasks, annotations by status (from the ledger; no server needed).
 
     vimo annotate round status --workspace ws/
     """
     rounds = _offline_rounds(workspace)
     ids = [round_id] if round_id else [r.id for r in rounds.ledger.rounds()]
-    _echo_json([rounds.status(i) for i in ids])
+    rows = [rounds.status(i) for i in ids]
+    if as_json:
+        _echo_json(rows)
+    else:
+        _echo_table(rows, ["round", "kind", "stage", "status", "tasks", "tasks_complete", "annotations",
+                           "annotators", "exports"])
 
 
 @round_app.command("close")
@@ -255,7 +280,8 @@ def round_close(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE
                 min_reaction_plausibility: Optional[float] = typer.Option(None, help="reject pairs with a lower "
                                                                           "mean (default: the round's)"),
                 min_ratings: Optional[int] = typer.Option(None, help="fewer ratings leave a pair undecided "
-                                                          "(default: the round's)")) -> None:
+                                                          "(default: the round's)"),
+                as_json: bool = JSON_OUT) -> None:
     """Final pull (results written back to the catalog), the round's report (agreement, histograms,
     decisions), and the round closed. Given thresholds replace the round's.
 
@@ -273,9 +299,12 @@ def round_close(round_id: str = typer.Argument(...), workspace: Path = WORKSPACE
     if given:
         policy = replace(policy_of(rounds.ledger.round(round_id)), **given)
     report = rounds.close(round_id, policy=policy)
-    console.print(f"[green]closed[/] {round_id}; report in {rounds.round_dir(round_id) / 'report.json'}")
+    result.print(f"[green]closed[/] {round_id}; report in {rounds.round_dir(round_id) / 'report.json'}")
     if "summary" in report:
-        _echo_json(report["summary"])
+        if as_json:
+            _echo_json(report["summary"])
+        else:
+            _echo_table([{"item": k, "value": v} for k, v in report["summary"].items()])
 
 
 @instructions_app.command("bump")
@@ -290,11 +319,12 @@ def instructions_bump(trial_round: str = typer.Argument(..., help="the trial rou
 
     rounds = _offline_rounds(workspace)
     new = bump_instructions(rounds, trial_round, change)
-    console.print(f"[green]wrote[/] {new.kind} instructions v{new.version} -> {new.path}")
+    result.print(f"[green]wrote[/] {new.kind} instructions v{new.version} -> {new.path}")
 
 
 @instructions_app.command("list")
-def instructions_list(workspace: Optional[Path] = typer.Option(None, "--workspace", "-w")) -> None:
+def instructions_list(workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="the build workspace"),
+                      as_json: bool = JSON_OUT) -> None:
     """Versions of every kind's instructions and labeling config.
 
     vimo annotate instructions list --workspace ws/
@@ -302,4 +332,8 @@ def instructions_list(workspace: Optional[Path] = typer.Option(None, "--workspac
     from vimo.annotation.labeling import KINDS, Templates
 
     t = Templates(workspace / "annotation" / "templates" if workspace else None)
-    _echo_json({k: {"instructions": t.instruction_versions(k), "configs": t.config_versions(k)} for k in KINDS})
+    versions = {k: {"instructions": t.instruction_versions(k), "configs": t.config_versions(k)} for k in KINDS}
+    if as_json:
+        _echo_json(versions)
+    else:
+        _echo_table([{"kind": k, **v} for k, v in versions.items()])

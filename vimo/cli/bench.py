@@ -31,70 +31,42 @@ variants. report.md / results.json note how many motions were cut ("N of K motio
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Optional
 
 import typer
 import typer.core
 from rich.console import Console
 
+from vimo.cli.options import Spec, config_parameters, config_values, with_signature
+
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
-def bench(release: Path = typer.Argument(..., help="HERO-readable release folder"),
-          out: Optional[Path] = typer.Option(None, "--out", "-o", help="benchmark folder (default bench/<release name>)"),
-          preset: str = typer.Option("hero", help="hero (paper sizes) or tiny (CPU)"),
-          evaluator: Optional[Path] = typer.Option(None, help="official T2M evaluator folder (Comp_v6_KLD005/, "
-                                                   "text_mot_match/) or a vimo evaluator.tar; default: train one"),
-          checkpoints: Optional[Path] = typer.Option(None, help="folder with rvq/mask/res runs; default: train them"),
-          encoder: str = typer.Option("pixel", help="pixel | tc-clip=PATH | openai-clip=PATH"),
-          replications: int = typer.Option(20, help="replications (official 20)"),
-          batch_size: int = typer.Option(32, help="evaluation batch (official 32)"),
-          diversity_rule: str = typer.Option("hero", help="hero (13 pairs if N <= 300) | momask | t2m"),
-          evaluator_space: str = typer.Option("official", help="official | consistent (normalisation fed to "
-                                              "the evaluator)"),
-          seed: int = typer.Option(10107, help="evaluation seed (official 10107)"),
-          subsets: bool = typer.Option(True, help="also evaluate the splits/*.txt lists holding test pairs"),
-          select_on: str = typer.Option("val", "--select-on", help="checkpoint selection set: val (default; the "
-                                        "release's val.txt), test (official HERO, selects on the test split; "
-                                        "labelled) or none (last epoch)"),
-          epochs: Optional[int] = typer.Option(None, help="override every stage's training epochs"),
-          device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
-          progress: bool = typer.Option(True, help="progress bars while training"),
-          split: Optional[str] = typer.Option(None, "--split", help="training split: base (default), t2 / t3 "
-                                              "(splits/<name>/train.txt, base test set) or seen_unseen (tested on "
-                                              "the Unseen set); needs --evaluator of the base benchmark"),
-          variant: Optional[List[str]] = typer.Option(None, "--variant", help="model variant (repeatable): hero "
-                                                      "(default), vqvae, layers-4..layers-8, no-iie, no-die, "
-                                                      "momask-video, bamm-video"),
-          human_eval: Optional[str] = typer.Option(None, "--human-eval", help="also push a BLIND rating round of "
-                                                   "generated reactions under this name (needs --workspace)"),
-          workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="workspace whose Label Studio "
-                                                   "gets the human-evaluation round"),
-          human_eval_pairs: int = typer.Option(10, help="test pairs sampled for the human evaluation"),
-          human_eval_overlap: int = typer.Option(3, help="raters per human-evaluation task"),
-          render: Optional[bool] = typer.Option(None, "--render/--no-render", help="render reactions to mp4 for "
-                                                "the human evaluation (default: when the render extra works)")
-          ) -> None:
-    """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json.
+#: how BenchConfig's fields appear on the command line (the rest: --<field-name>, help = the field's docstring)
+SPECS = {
+    "release": Spec(argument=True),
+    "out": Spec(short="-o", optional=True, help="benchmark folder (default bench/<release name>)"),
+    "preset": Spec(help="hero (paper sizes) or tiny (CPU)"),
+    "variants": Spec(flag="--variant", help="model variant (repeatable): hero (default), vqvae, layers-4..layers-8, "
+                                            "no-iie, no-die, momask-video, bamm-video"),
+}
+#: fields not offered on the command line (`select_by_fid` is the older spelling of --select-on none)
+HIDDEN = ("select_by_fid",)
 
-    Motions longer than the preset's max_motion_length (tiny: 40) are trained on seeded random windows of that
-    many frames and evaluated on their first max_motion_length frames; the report notes how many were cut.
 
-    Training split: vimo bench vimo-1.0/ --split t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar --out
-    bench/vimo-1.0-t2 (scored with the base benchmark's evaluator; vimo leaderboard ranks base and t2 as rows of
-    one table and refuses results of different evaluators or protocols).
-    """
+def _bench(*, human_eval: Optional[str] = None, workspace: Optional[Path] = None, human_eval_pairs: int = 10,
+           human_eval_overlap: int = 3, render: Optional[bool] = None, as_json: bool = False, **kwargs: Any) -> None:
     from vimo.models.bench import BenchConfig, run_bench
 
-    out = out or Path("bench") / release.resolve().name
+    values = config_values(kwargs, BenchConfig)
+    release: Path = values["release"]
+    out = values["out"] = values.get("out") or Path("bench") / release.resolve().name
     if human_eval and workspace is None:
         raise typer.BadParameter("--human-eval needs --workspace", param_hint="--workspace")
-    cfg = BenchConfig(release=release, out=out, preset=preset, evaluator=evaluator, checkpoints=checkpoints,
-                      encoder=encoder, replications=replications, batch_size=batch_size,
-                      diversity_rule=diversity_rule, evaluator_space=evaluator_space, seed=seed, subsets=subsets,
-                      epochs=epochs, device=device, progress=progress, variants=list(variant or ["hero"]),
-                      split=split, select_on=select_on)
+    cfg = BenchConfig(**values)
     results = run_bench(cfg)
     longer = results["provenance"].get("longer_than_max_motion_length") or {}
     if any(longer.values()):
@@ -104,9 +76,14 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
     if human_eval:
         push_human_eval_round(cfg, human_eval, workspace, pairs=human_eval_pairs, overlap=human_eval_overlap,
                               render=render)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(results, indent=2, default=str))
+        return
     test = results["sets"]["test"]["metrics"]
     mm = test.get("multimodality")
-    console.print(f"[green]bench[/] {results['provenance']['release_name']} (split {results['split']['name']}): FID {test['fid']['mean']:.3f} ± "
+    result.print(f"[green]bench[/] {results['provenance']['release_name']} (split {results['split']['name']}): FID {test['fid']['mean']:.3f} ± "
                   f"{test['fid']['ci95']:.3f}, Diversity {test['diversity']['mean']:.3f} (real "
                   f"{test['diversity_real']['mean']:.3f})" + (f", MModality {mm['mean']:.3f}" if mm else "")
                   + f"; evaluator {results['evaluator']['id']}; selected on {results['protocol']['select_on']} "
@@ -114,39 +91,50 @@ def bench(release: Path = typer.Argument(..., help="HERO-readable release folder
     print_validity(results)
 
 
+def _build_bench() -> Any:
+    from vimo.models.bench import BenchConfig
+
+    P, K = inspect.Parameter, inspect.Parameter.KEYWORD_ONLY
+    human = [
+        P("human_eval", K, annotation=Optional[str], default=typer.Option(
+            None, "--human-eval", help="also push a BLIND rating round of generated reactions under this name "
+                                       "(needs --workspace)")),
+        P("workspace", K, annotation=Optional[Path], default=typer.Option(
+            None, "--workspace", "-w", help="workspace whose Label Studio gets the human-evaluation round")),
+        P("human_eval_pairs", K, annotation=int, default=typer.Option(10, help="test pairs sampled for the human "
+                                                                               "evaluation")),
+        P("human_eval_overlap", K, annotation=int, default=typer.Option(3, help="raters per human-evaluation task")),
+        P("render", K, annotation=Optional[bool], default=typer.Option(
+            None, "--render/--no-render", help="render reactions to mp4 for the human evaluation (default: when "
+                                               "the render extra works)")),
+        P("as_json", K, annotation=bool, default=typer.Option(False, "--json", help="print results.json")),
+    ]
+    doc = """Benchmark a release: train or load HERO, evaluate with 20 replications, write report.md + results.json.
+
+    Motions longer than the preset's max_motion_length (tiny: 40) are trained on seeded random windows of that
+    many frames and evaluated on their first max_motion_length frames; the report notes how many were cut.
+
+    Training split: vimo bench vimo-1.0/ --split t2 --evaluator bench/vimo-1.0/evaluator/evaluator.tar --out
+    bench/vimo-1.0-t2 (scored with the base benchmark's evaluator; vimo leaderboard ranks base and t2 as rows of
+    one table and refuses results of different evaluators or protocols).
+    """
+    params = config_parameters(BenchConfig, SPECS, skip=HIDDEN) + human
+    return with_signature(lambda **kw: _bench(**kw), params, name="bench", doc=doc)
+
+
+bench = _build_bench()
+
+
 def print_validity(results) -> None:
     """One line for a valid benchmark; INVALID and its reasons (one line each) otherwise."""
     if results.get("valid"):
-        console.print("[green]valid[/]: sanity ladder in order, no collapse, metrics finite")
+        result.print("[green]valid[/]: sanity ladder in order, no collapse, metrics finite")
         return
     reasons = results.get("invalid_reasons") or []
-    console.print(f"[red]INVALID[/] benchmark ({len(reasons)} reasons; vimo leaderboard refuses it unless "
+    result.print(f"[red]INVALID[/] benchmark ({len(reasons)} reasons; vimo leaderboard refuses it unless "
                   f"--show-invalid):")
     for r in reasons:
-        console.print(f"  - {r}", markup=False, highlight=False, soft_wrap=True)
-
-
-def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folders (each with results.json)"),
-                out: Path = typer.Option(Path("."), "--out", "-o", help="where leaderboard.csv / .md are written"),
-                set_name: str = typer.Option("test", "--set", help="evaluated set to rank (test or a splits/ list)"),
-                show_invalid: bool = typer.Option(False, "--show-invalid", help="list benchmarks marked invalid "
-                                                  "(labelled INVALID) instead of refusing them")
-                ) -> None:
-    """Rank benchmarks by FID, one row per benchmark (a release or a training split of one: base, t2, ...);
-    refuses results of different evaluators, protocols or checkpoint selection sets (bench a split with
-    --evaluator of the base bench), and results marked invalid unless --show-invalid.
-
-    vimo leaderboard bench/vimo-1.0 bench/vimo-1.0-t2 --out bench/leaderboard
-    """
-    from vimo.models.report import write_leaderboard
-
-    rows = write_leaderboard(folders, out, set_name, show_invalid=show_invalid)
-    for r in rows:
-        # markup off: "[t2]" is text, not a rich style tag
-        label = "" if r["valid"] else f"  INVALID: {r['invalid_reason']}"
-        console.print(f"{r['rank']}. {r['release']} [{r['split']}] (selected on {r['select_on']})  FID "
-                      f"{r['fid']:.3f} ± {r['fid_ci95']:.3f}{label}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")
+        result.print(f"  - {r}", markup=False, highlight=False, soft_wrap=True)
 
 
 def push_human_eval_round(cfg, name: str, workspace: Path, *, pairs: int, overlap: int, render: Optional[bool],
@@ -169,7 +157,7 @@ def push_human_eval_round(cfg, name: str, workspace: Path, *, pairs: int, overla
     samples = human_eval_samples(cfg, pairs, cfg.seed)
     pushed = push_human_eval(samples, rounds or _rounds(workspace), cfg.out, name, seed=cfg.seed, overlap=overlap,
                              renderer=renderer)
-    console.print(f"[green]human eval[/] {name}: round {pushed.round_id}, {pushed.tasks} blind tasks; mapping "
+    result.print(f"[green]human eval[/] {name}: round {pushed.round_id}, {pushed.tasks} blind tasks; mapping "
                   f"(private) -> {pushed.mapping}")
     return pushed
 
@@ -198,8 +186,8 @@ def human_eval_report(name: str = typer.Argument(..., help="the --human-eval nam
     entry = report(bench_dir, name, _rounds(workspace), pull=pull)
     for v, row in entry["variants"].items():
         rp = row.get("reaction_plausibility")
-        console.print(f"{v}: Re.Plau. " + (f"{rp['mean']:.2f} ± {rp['ci95']:.2f}" if rp else "-"))
-    console.print(f"[green]human eval[/] {name}: {entry['ratings']} ratings by {entry['annotators']} annotators "
+        result.print(f"{v}: Re.Plau. " + (f"{rp['mean']:.2f} ± {rp['ci95']:.2f}" if rp else "-"))
+    result.print(f"[green]human eval[/] {name}: {entry['ratings']} ratings by {entry['annotators']} annotators "
                   f"-> {bench_dir / 'report.md'}")
 
 

@@ -16,6 +16,7 @@ from vimo.cli.video import clips_cut
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 app.command("cut")(clips_cut)
 
 
@@ -47,4 +48,4 @@ def list_command(workspace: Path = typer.Option(..., "--workspace", "-w", help="
                       " / ".join(c["persons"].get(k, "-") for k in ("reactor", "actor")), labels, f"{qa:.2g}",
                       ",".join(c["qa"]["flags"]) or "-", c["paths"]["features_reactor"])
     Console().print(table)
-    console.print(f"{len(clips)} clip(s)")
+    result.print(f"{len(clips)} clip(s)")

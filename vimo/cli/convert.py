@@ -11,24 +11,20 @@ Examples:
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
-import typing
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
+from vimo.cli.options import PREFIX, config_parameters, config_values
 from vimo.errors import VimoError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode="rich")
 console = Console(stderr=True)
-
-
-def _option_name(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
 def _common_parameters() -> list[inspect.Parameter]:
@@ -52,30 +48,12 @@ def _common_parameters() -> list[inspect.Parameter]:
     ]
 
 
-def _config_parameters(config_class: type) -> list[inspect.Parameter]:
-    hints = typing.get_type_hints(config_class)
-    params = []
-    for f in dataclasses.fields(config_class):
-        ann = hints[f.name]
-        if ann == (Path | None):
-            ann = Optional[Path]
-        default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = f.metadata.get("help", "")
-        if ann is bool:
-            opt = typer.Option(default, f"{_option_name(f.name)}/--no-{f.name.replace('_', '-')}", help=help_text)
-        else:
-            opt = typer.Option(default, _option_name(f.name), help=help_text)
-        params.append(inspect.Parameter(f"cfg_{f.name}", inspect.Parameter.KEYWORD_ONLY, annotation=ann,
-                                        default=opt))
-    return params
-
-
 def _make_command(name: str, source_class: type):
     def command(**kwargs: Any) -> None:
-        cfg = {k[4:]: v for k, v in kwargs.items() if k.startswith("cfg_")}
-        run_conversion(name, source_class, cfg, {k: v for k, v in kwargs.items() if not k.startswith("cfg_")})
+        cfg = config_values(kwargs, source_class.config_class)
+        run_conversion(name, source_class, cfg, {k: v for k, v in kwargs.items() if not k.startswith(PREFIX)})
 
-    command.__signature__ = inspect.Signature(_common_parameters() + _config_parameters(source_class.config_class))
+    command.__signature__ = inspect.Signature(_common_parameters() + config_parameters(source_class.config_class))
     command.__name__ = f"convert_{name}"
     command.__doc__ = (f"{source_class.summary}.\n\n{inspect.getdoc(inspect.getmodule(source_class)) or ''}\n\n"
                        f"Expected layout:\n\n{source_class.expected_tree}\n\nLicence: {source_class.licence}")
@@ -115,7 +93,7 @@ def run_conversion(name: str, source_class: type, cfg: dict[str, Any], common: d
     if common["json_out"]:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     else:
-        console.print(f"[green]done[/] {summary.items} units: {summary.converted} converted, {summary.skipped} "
+        result.print(f"[green]done[/] {summary.items} units: {summary.converted} converted, {summary.skipped} "
                       f"skipped (already valid), {summary.empty} without a clip, {summary.quarantined} quarantined; "
                       f"{summary.clips} clips, {summary.frames} frames in {summary.seconds:.1f} s")
         for key, reason in summary.quarantine[:20]:

@@ -3,7 +3,7 @@
 Examples:
     vimo demo                          # -> demo_out/ (about 20 minutes on 2 cores)
     vimo demo --out demo_out --reduced # the small form the tests run
-    vimo demo --fresh                  # start over instead of resuming
+    vimo demo --force                  # start over instead of resuming
 """
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from pathlib import Path
 import typer
 
 
-def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder (a finished step there is skipped)"),
+def demo(out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="output folder (a finished step there is "
+                                                                      "skipped)"),
          reduced: bool = typer.Option(False, help="the small form (fewer clips, smaller videos, shorter bench)"),
          seed: int = typer.Option(0, help="seed of everything random"),
          workers: int = typer.Option(2, help="parallel processes for conversion and rendering"),
          bench: bool = typer.Option(True, help="run the benchmark steps (needs the train extra)"),
-         fresh: bool = typer.Option(False, help="delete the output folder first")) -> None:
+         force: bool = typer.Option(False, "--force", help="start over: delete the output folder first")) -> None:
     """Run the mission end to end: fake sources -> convert -> render -> restyle (stand-in) -> screening,
     pairing and rating rounds on a local Label Studio (simulated annotators) -> release + card -> tiny
     HERO benchmark (base vs T2) -> summary.
@@ -47,7 +48,7 @@ def demo(out: Path = typer.Option(Path("demo_out"), "--out", help="output folder
             def note(self, text: str) -> None:
                 bar.console.print(text, highlight=False, markup=False)
 
-        res = run_demo(DemoConfig(out=out, reduced=reduced, seed=seed, workers=workers, bench=bench, fresh=fresh),
+        res = run_demo(DemoConfig(out=out, reduced=reduced, seed=seed, workers=workers, bench=bench, fresh=force),
                        Bars())
         bar.update(detail, visible=False)
     print(summary_text(res))  # plain: long paths must not wrap

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
 def generate(video: Path = typer.Option(..., "--video", help="video file (mp4, ...) or (F, H, W, 3) uint8 .npy frames"),
@@ -38,4 +39,4 @@ def generate(video: Path = typer.Option(..., "--video", help="video file (mp4, .
     done = generate_for_video(video, checkpoints, out, length=length, samples=samples, preset=preset,
                               encoder=encoder, feature_cache=feature_cache, seed=seed, device=device, mp4=mp4,
                               size=size)
-    console.print(f"[green]wrote[/] {samples} reaction(s) of {done.frames} frames -> {out}")
+    result.print(f"[green]wrote[/] {samples} reaction(s) of {done.frames} frames -> {out}")

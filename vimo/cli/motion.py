@@ -8,6 +8,8 @@ Examples:
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -15,13 +17,15 @@ from rich.console import Console
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
 @app.command()
 def encode(src: Path = typer.Argument(..., help="(T, 22, 3) joints .npy (metres, Y up, 20 fps, SMPL order), or a folder of them"),
            out: Path = typer.Option(..., "-o", "--out", help="output .npy (or folder when SRC is a folder)"),
            first_22: bool = typer.Option(False, "--first-22", help="take joints[:, :22] of 24/52/55-joint arrays"),
-           overwrite: bool = typer.Option(False, help="re-encode outputs that already exist")) -> None:
+           force: bool = typer.Option(False, "--force", help="re-encode outputs that already exist"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Joints -> (T-1, 263) features, exactly as the official HumanML3D pipeline.
 
     vimo motion encode joints.npy -o features.npy\n
@@ -30,21 +34,28 @@ def encode(src: Path = typer.Argument(..., help="(T, 22, 3) joints .npy (metres,
     from vimo.motion.files import encode_file, encode_folder
 
     if src.is_dir():
-        report = encode_folder(src, out, first_22=first_22, overwrite=overwrite)
-        console.print(f"[green]encoded[/] {report.summary()} -> {out}")
+        report = encode_folder(src, out, first_22=first_22, overwrite=force)
+        if as_json:
+            typer.echo(json.dumps({"out": str(out), **asdict(report)}, indent=2))
+            return
+        result.print(f"[green]encoded[/] {report.summary()} -> {out}")
         for name, reason in report.quarantined.items():
             console.print(f"[yellow]quarantined[/] {name}: {reason}")
         if report.quarantined:
-            console.print(f"reasons listed in {out / 'quarantine.tsv'}")
+            result.print(f"reasons listed in {out / 'quarantine.tsv'}")
         return
     feats = encode_file(src, out, first_22=first_22)
-    console.print(f"[green]wrote[/] {out} {feats.shape} float32")
+    if as_json:
+        typer.echo(json.dumps({"out": str(out), "shape": list(feats.shape)}))
+        return
+    result.print(f"[green]wrote[/] {out} {feats.shape} float32")
 
 
 @app.command()
 def decode(src: Path = typer.Argument(..., help="(T, 263) features .npy"),
            out: Path = typer.Option(..., "-o", "--out", help="output joints .npy (T, 22, 3)"),
-           method: str = typer.Option("ric", help="ric (positions, dims 4:67) or rot (6D rotations + FK)")) -> None:
+           method: str = typer.Option("ric", help="ric (positions, dims 4:67) or rot (6D rotations + FK)"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Features -> (T, 22, 3) joints.
 
     vimo motion decode features.npy -o joints.npy --method ric
@@ -52,21 +63,29 @@ def decode(src: Path = typer.Argument(..., help="(T, 263) features .npy"),
     from vimo.motion.files import decode_file
 
     joints = decode_file(src, out, method=method)
-    console.print(f"[green]wrote[/] {out} {joints.shape}")
+    if as_json:
+        typer.echo(json.dumps({"out": str(out), "shape": list(joints.shape)}))
+        return
+    result.print(f"[green]wrote[/] {out} {joints.shape}")
 
 
 @app.command()
 def stats(src: Path = typer.Argument(..., help="folder of (T, 263) feature .npy files"),
           out: Path = typer.Option(..., "-o", "--out", help="folder for Mean.npy and Std.npy"),
-          no_group_average: bool = typer.Option(False, help="keep per-dim std (the official files average per group)")) -> None:
+          group_average: bool = typer.Option(True, "--group-average/--per-dim", help="average the std per feature "
+                                             "group as the official files (--per-dim keeps per-dim std)"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Mean.npy / Std.npy as the official HumanML3D statistics (population std, group-averaged).
 
     vimo motion stats vector_263/ -o stats/
     """
     from vimo.motion.files import stats_folder
 
-    mean, std, report = stats_folder(src, out, group_average=not no_group_average)
-    console.print(f"[green]wrote[/] {out / 'Mean.npy'}, {out / 'Std.npy'} from {len(report.written)} files, "
+    mean, std, report = stats_folder(src, out, group_average=group_average)
+    if as_json:
+        typer.echo(json.dumps({"mean": str(out / "Mean.npy"), "std": str(out / "Std.npy"), **asdict(report)}, indent=2))
+        return
+    result.print(f"[green]wrote[/] {out / 'Mean.npy'}, {out / 'Std.npy'} from {len(report.written)} files, "
                   f"{report.frames} rows")
     for name, reason in report.quarantined.items():
         console.print(f"[yellow]skipped[/] {name}: {reason}")

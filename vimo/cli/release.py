@@ -6,9 +6,9 @@ Examples:
     vimo release build recipes/vimo-base.toml
     vimo release verify ws/releases/vimo-base-1.0.0
     vimo release diff ws/releases/vimo-base-1.0.0 ws/releases/vimo-base-1.1.0
-    vimo release list ws/
+    vimo release list -w ws/
     vimo card ws/releases/vimo-base-1.0.0 --workspace ws/ --out data_cards/vimo-base-1.0.0
-    vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/
+    vimo export humanml3d ws/releases/vimo-base-1.0.0 -o hml3d_out/
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ app = typer.Typer(help="Build, verify, diff and list releases.\n\n"
                        "  vimo release verify ws/releases/vimo-base-1.0.0",
                   no_args_is_help=True, add_completion=False)
 export_app = typer.Typer(help="Export a release to other layouts.\n\n"
-                              "  vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/",
+                              "  vimo export humanml3d ws/releases/vimo-base-1.0.0 -o hml3d_out/",
                          no_args_is_help=True, add_completion=False)
 
 
@@ -65,7 +65,8 @@ def split(recipe: Path = typer.Argument(..., help="release recipe (TOML)"),
 
 
 @app.command()
-def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)")) -> None:
+def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Build the release a recipe describes (a no-op when the same version exists identically).
 
     vimo release build recipes/vimo-base.toml
@@ -73,6 +74,10 @@ def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)")) -> N
     from vimo.release import build_release
 
     res = build_release(recipe, progress=lambda msg: typer.echo(f"... {msg}", err=True))
+    if as_json:
+        typer.echo(json.dumps({"status": res.status, "path": str(res.path), "counts": res.counts,
+                               "excluded": res.excluded}, indent=2, default=str))
+        return
     word = "built" if res.status == "built" else "already built, identical:"
     typer.echo(f"{word} {res.path}")
     typer.echo(f"  pairs {res.counts['pairs']} (videos {res.counts['videos']}, motions {res.counts['motions']})")
@@ -84,7 +89,8 @@ def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)")) -> N
 
 
 @app.command()
-def verify(release: Path = typer.Argument(..., help="release folder")) -> None:
+def verify(release: Path = typer.Argument(..., help="release folder"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Recompute checksums and check the release rules; names every file that fails.
 
     vimo release verify ws/releases/vimo-base-1.0.0
@@ -92,6 +98,12 @@ def verify(release: Path = typer.Argument(..., help="release folder")) -> None:
     from vimo.release import verify_release
 
     problems = verify_release(release)
+    if as_json:
+        typer.echo(json.dumps({"release": str(release), "ok": not problems,
+                               "problems": [{"path": p.path, "problem": p.problem} for p in problems]}, indent=2))
+        if problems:
+            raise typer.Exit(1)
+        return
     if not problems:
         typer.echo(f"{release}: ok")
         return
@@ -130,14 +142,18 @@ def diff(a: Path = typer.Argument(..., help="older release folder"),
 
 
 @app.command("list")
-def list_(workspace: Path = typer.Argument(..., help="workspace folder")) -> None:
+def list_(workspace: Path = typer.Option(..., "--workspace", "-w", help="the build workspace"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Releases built from a workspace.
 
-    vimo release list ws/
+    vimo release list -w ws/
     """
     from vimo.release import list_releases
 
     rows = list_releases(workspace)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
     if not rows:
         typer.echo("(no releases)")
     for r in rows:
@@ -148,7 +164,8 @@ def list_(workspace: Path = typer.Argument(..., help="workspace folder")) -> Non
 
 def card(release: Path = typer.Argument(..., help="release folder"),
          out: Path = typer.Option(..., "--out", "-o", help="folder for README.md and meta/figures/"),
-         workspace: Path = typer.Option(None, help="workspace of the release (for the annotation summary)"),
+         workspace: Path = typer.Option(None, "--workspace", "-w",
+                                        help="workspace of the release (for the annotation summary)"),
          template: Path = typer.Option(None, help="card template (default: vimo's, data_cards/template.md)")) -> None:
     """Render the data card of a release (README.md with YAML front matter + PNG figures).
 
@@ -166,14 +183,14 @@ def card(release: Path = typer.Argument(..., help="release folder"),
 
 @export_app.command()
 def humanml3d(release: Path = typer.Argument(..., help="release folder"),
-              out: Path = typer.Argument(..., help="output folder"),
-              overwrite: bool = typer.Option(False, help="write into a non-empty folder")) -> None:
+              out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+              force: bool = typer.Option(False, "--force", help="write into a non-empty folder")) -> None:
     """A plain HumanML3D layout: new_joint_vecs/, new_joints/, Mean.npy, Std.npy, train/val/test/all.txt.
 
-    vimo export humanml3d ws/releases/vimo-base-1.0.0 hml3d_out/
+    vimo export humanml3d ws/releases/vimo-base-1.0.0 -o hml3d_out/
     """
     from vimo.release import export_humanml3d
 
-    counts = export_humanml3d(release, out, overwrite=overwrite)
+    counts = export_humanml3d(release, out, overwrite=force)
     typer.echo(f"exported {counts['motions']} motions to {out} "
                + ", ".join(f"{k} {v}" for k, v in counts.items() if k != "motions"))

@@ -16,6 +16,7 @@ from rich.console import Console
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
 @app.command()
@@ -40,7 +41,7 @@ def generate(
     write_interactions(interactions, out, generator={
         "n": n, "seed": seed, "fps": fps, "kinds": kind_list, "random_placement": random_placement})
     frames = sum(x.n_frames for x in interactions)
-    console.print(f"[green]wrote[/] {len(interactions)} interactions ({frames} frames per person in total, "
+    result.print(f"[green]wrote[/] {len(interactions)} interactions ({frames} frames per person in total, "
                   f"{fps:g} fps) -> {out}")
 
 

@@ -1,14 +1,14 @@
 """`vimo train rvq|mask|res`: train the reference HERO on a release (faithful recipe by default).
 
 Examples:
-    vimo train rvq  --release vimo-1.0/ --out runs/rvq --init-from rvq_nq6_dc512_nc512_noshare_qdp0.2/model/net_best_fid.tar
-    vimo train mask --release vimo-1.0/ --out runs/mask --rvq runs/rvq --encoder tc-clip=zero_shot_k400_tc_clip.pth
-    vimo train res  --release vimo-1.0/ --out runs/res  --rvq runs/rvq --encoder tc-clip=zero_shot_k400_tc_clip.pth
-    vimo train rvq  --release demo_out/release --out runs/tiny_rvq --preset tiny          # CPU-sized
-    torchrun --nproc_per_node=2 -m vimo train mask --release vimo-1.0/ --out runs/mask --rvq runs/rvq
+    vimo train rvq  vimo-1.0/ --out runs/rvq --init-from rvq_nq6_dc512_nc512_noshare_qdp0.2/model/net_best_fid.tar
+    vimo train mask vimo-1.0/ --out runs/mask --rvq runs/rvq --encoder tc-clip=zero_shot_k400_tc_clip.pth
+    vimo train res  vimo-1.0/ --out runs/res  --rvq runs/rvq --encoder tc-clip=zero_shot_k400_tc_clip.pth
+    vimo train rvq  demo_out/release --out runs/tiny_rvq --preset tiny          # CPU-sized
+    torchrun --nproc_per_node=2 -m vimo train mask vimo-1.0/ --out runs/mask --rvq runs/rvq
     vimo train rvq --config runs/rvq/run.json --max-steps 100    # a config file replaces the flags
-    vimo train rvq  --release vimo-1.0/ --split t2 --out runs/t2/rvq          # T2 training split (its own Mean/Std)
-    vimo train mask --release vimo-1.0/ --train-list my_pairs.txt --out runs/custom/mask --rvq runs/custom/rvq
+    vimo train rvq  vimo-1.0/ --split t2 --out runs/t2/rvq          # T2 training split (its own Mean/Std)
+    vimo train mask vimo-1.0/ --train-list my_pairs.txt --out runs/custom/mask --rvq runs/custom/rvq
 Re-running the same command after a kill resumes from <out>/model/latest.tar.
 Motions longer than the preset's max_motion_length (tiny: 40 frames, hero: 200) are trained on a seeded random
 window of max_motion_length frames, new every epoch (the official crop rule is drawn first); shorter motions keep
@@ -16,70 +16,69 @@ the official crops. The count is printed and recorded in run.json ("notes").
 """
 from __future__ import annotations
 
+import inspect
+import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
+from vimo.cli.options import Spec, config_parameters, config_values, explicit_fields, with_signature
+
 console = Console(stderr=True)
+result = Console()  # results on stdout; progress, notes and errors on stderr
+
+#: how TrainConfig's fields appear on the command line (the rest: --<field-name>, help = the field's docstring)
+SPECS = {
+    "stage": Spec(argument=True, help="rvq | mask | res"),
+    "release": Spec(argument=True, optional=True),  # required unless --config gives it
+    "out": Spec(short="-o", optional=True),
+    "rvq_dir": Spec(flag="--rvq"),
+    "preset": Spec(help="hero (paper sizes) or tiny (CPU)"),
+}
 
 
-def train(stage: str = typer.Argument(..., help="rvq | mask | res"),
-          release: Optional[Path] = typer.Option(None, "--release", help="HERO-readable release folder"),
-          out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (resumed if it holds model/latest.tar)"),
-          split: Optional[str] = typer.Option(None, "--split", help="training split of the release: base (default), "
-                                              "or a splits/<name>/ folder (t2, t3, seen_unseen) with its own "
-                                              "train list and Mean/Std"),
-          train_list: Optional[Path] = typer.Option(None, "--train-list", help="'<video> <motion>' list replacing "
-                                                    "train.txt (absolute or relative to the release; base "
-                                                    "statistics)"),
-          config: Optional[Path] = typer.Option(None, "--config", help="JSON of TrainConfig fields (e.g. a run.json); "
-                                                "flags given on the command line win"),
-          preset: str = typer.Option("hero", help="hero (paper sizes) or tiny (CPU)"),
-          rvq: Optional[Path] = typer.Option(None, "--rvq", help="RVQ run folder (mask / res stages)"),
-          init_from: Optional[Path] = typer.Option(None, "--init-from", help="MoMask/HERO RVQ checkpoint to fine-tune"),
-          keep_codebooks: bool = typer.Option(False, help="keep the loaded codebooks (official: re-initialised)"),
-          resample_each_epoch: bool = typer.Option(False, help="new crops / batch order each epoch (official: frozen)"),
-          feat_bias_times: int = typer.Option(2, help="feat_bias divisions of root/contact std (official result: 2)"),
-          encoder: str = typer.Option("pixel", help="pixel | tc-clip=PATH | openai-clip=PATH"),
-          feature_cache: Optional[Path] = typer.Option(None, help="video feature cache (default <out>/video_features)"),
-          epochs: Optional[int] = typer.Option(None, help="override the preset's epochs"),
-          batch_size: Optional[int] = typer.Option(None, help="override the batch size (per process)"),
-          max_steps: Optional[int] = typer.Option(None, help="stop after this many steps in total"),
-          save_every: int = typer.Option(500, help="save latest.tar every N steps"),
-          seed: Optional[int] = typer.Option(None, help="seed (default 3407)"),
-          device: str = typer.Option("cpu", help="torch device, e.g. cuda"),
-          precision: str = typer.Option("fp32", help="fp32 (official) or bf16 autocast"),
-          progress: bool = typer.Option(True, help="show a progress bar")) -> None:
-    """Train one stage of HERO (rvq, then mask and res)."""
-    import inspect
-
+def _train(ctx: typer.Context, config: Optional[Path] = None, as_json: bool = False, **kwargs: Any) -> None:
     from vimo.errors import InputFormatError
-    from vimo.models.train import config_from_file, main_from_env
+    from vimo.models.train import TrainConfig, config_from_file, main_from_env
 
-    given = dict(stage=stage, release=release, out=out, split=split, train_list=train_list, preset=preset,
-                 rvq_dir=rvq, init_from=init_from,
-                 keep_codebooks=keep_codebooks, resample_each_epoch=resample_each_epoch,
-                 feat_bias_times=feat_bias_times, encoder=encoder, feature_cache=feature_cache, epochs=epochs,
-                 batch_size=batch_size, max_steps=max_steps, save_every=save_every, seed=seed, device=device,
-                 precision=precision, progress=progress)
+    values = config_values(kwargs, TrainConfig)
     if config is None:
-        if release is None or out is None:
-            raise InputFormatError("--release and --out are required without --config",
-                                   fix="pass --release DIR --out DIR, or --config FILE")
-        from vimo.models.train import TrainConfig
-        cfg = TrainConfig(**given)
-    else:
-        names = {"rvq_dir": "rvq"}
-        defaults = {k: p.default.default for k, p in inspect.signature(train).parameters.items()
-                    if hasattr(p.default, "default")}
-        changed = {k: v for k, v in given.items() if k == "stage" or v != defaults.get(names.get(k, k))}
-        cfg = config_from_file(config, **changed)
+        if values.get("release") is None or values.get("out") is None:
+            raise InputFormatError("RELEASE and --out are required without --config",
+                                   fix="pass: vimo train STAGE RELEASE --out DIR, or --config FILE")
+        cfg = TrainConfig(**values)
+    else:  # the file, then every flag given on the command line (even with its default value)
+        given = explicit_fields(ctx, TrainConfig) | {"stage"}
+        cfg = config_from_file(config, **{k: values[k] for k in given})
     summary = main_from_env(cfg)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
     last = summary["last"]
     for note in summary.get("notes", []):
         console.print(f"[yellow]note[/] {note}")
     state = "finished" if summary["finished"] else "stopped (re-run to resume)"
-    console.print(f"[green]{stage}[/] {state}: {summary['steps']} steps, epoch {summary['epoch']}, "
+    result.print(f"[green]{cfg.stage}[/] {state}: {summary['steps']} steps, epoch {summary['epoch']}, "
                   f"loss {last.get('loss', float('nan')):.4f} -> {summary['latest']}")
+
+
+def _build() -> Any:
+    from vimo.models.train import TrainConfig
+
+    P = inspect.Parameter
+    params = [P("ctx", P.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    generated = config_parameters(TrainConfig, SPECS)
+    params += [p for p in generated if p.name in ("cfg_stage", "cfg_release")]
+    params.append(P("config", P.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
+        None, "--config", help="JSON of TrainConfig fields (e.g. a run.json); flags given on the command line win")))
+    params += [p for p in generated if p.name not in ("cfg_stage", "cfg_release")]
+    params.append(P("as_json", P.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+        False, "--json", help="print the run summary as JSON")))
+    return with_signature(lambda ctx, config=None, as_json=False, **kw: _train(ctx, config, as_json, **kw), params,
+                          name="train",
+                          doc="Train one stage of HERO (rvq, then mask and res).")
+
+
+train = _build()

@@ -2,9 +2,9 @@
 
 Examples:
     vimo init ws/
-    vimo workspace status ws/ --json
-    vimo workspace show ws/ clips --limit 20
-    vimo workspace migrate ws/
+    vimo workspace status -w ws/ --json
+    vimo workspace show clips -w ws/ --limit 20
+    vimo workspace migrate -w ws/
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def init(root: Path = typer.Argument(..., help="folder of the new workspace"),
 
 
 @app.command()
-def status(root: Path = typer.Argument(..., help="workspace folder"),
+def status(root: Path = typer.Option(..., "--workspace", "-w", help="the build workspace"),
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Counts per catalog table, format version and paths.
 
-    vimo workspace status ws/
+    vimo workspace status -w ws/
     """
     from vimo.workspace import Workspace
 
@@ -48,25 +48,29 @@ def status(root: Path = typer.Argument(..., help="workspace folder"),
 
 
 @app.command()
-def show(root: Path = typer.Argument(..., help="workspace folder"),
-         table: str = typer.Argument(..., help="clips | videos | pairs | rounds | annotations | jobs | releases"),
-         limit: int = typer.Option(20, help="rows to print")) -> None:
+def show(table: str = typer.Argument(..., help="clips | videos | pairs | rounds | annotations | jobs | releases"),
+         root: Path = typer.Option(..., "--workspace", "-w", help="the build workspace"),
+         limit: int = typer.Option(20, help="rows to print"),
+         as_json: bool = typer.Option(False, "--json", help="machine-readable output (every row)")) -> None:
     """Print a catalog table (pairs joined with their video and clip).
 
-    vimo workspace show ws/ pairs
+    vimo workspace show pairs -w ws/
     """
     from vimo.workspace import Workspace
 
     with Workspace.open(root) as ws:
         df = ws.catalog.pairs_df() if table == "pairs" else ws.catalog.dataframe(table)
+    if as_json:
+        typer.echo(df.to_json(orient="records", indent=2, default_handler=str))
+        return
     typer.echo(df.head(limit).to_string() if len(df) else f"(no {table})")
 
 
 @app.command()
-def migrate(root: Path = typer.Argument(..., help="workspace folder")) -> None:
+def migrate(root: Path = typer.Option(..., "--workspace", "-w", help="the build workspace")) -> None:
     """Upgrade a workspace written by an older vimo to this version's format.
 
-    vimo workspace migrate ws/
+    vimo workspace migrate -w ws/
     """
     from vimo.workspace import migrate as run
 

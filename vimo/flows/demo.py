@@ -656,7 +656,7 @@ def summary_text(res: DemoResult) -> str:
         lines += ["", "labelled as such:"] + [f"  - {n}" for n in notes]
     ws = _shown(str(res.out / "ws"))
     lines += ["", "look around:",
-              f"  vimo workspace status {ws}",
+              f"  vimo workspace status -w {ws}",
               f"  vimo pairs list --workspace {ws} --status accepted",
               f"  vimo annotate round status --workspace {ws}",
               f"  vimo annotate server start --workspace {ws}   # the rounds in Label Studio's UI (admin password: "

@@ -20,7 +20,7 @@ def export_humanml3d(release: str | Path, out: str | Path, *, overwrite: bool = 
         raise ReleaseError(f"release does not verify ({problems[0]})", path=release,
                            fix="run vimo release verify and rebuild the release")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise WorkspaceError("output folder is not empty", path=out, fix="choose an empty folder or pass --overwrite")
+        raise WorkspaceError("output folder is not empty", path=out, fix="choose an empty folder or pass --force")
     counts: dict[str, int] = {}
     ids_all: dict[str, None] = {}
     for split in SPLITS:
