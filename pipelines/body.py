@@ -233,7 +233,7 @@ def read_model_pickle(path: str | Path) -> dict[str, Any]:
             raw = AllowListUnpickler(f, _ALLOWED, resolve=_resolve_stand_in).load()
     except RefusedGlobal as exc:
         raise UnsafePickleError(
-            f"pickle references the global {exc}, which no body model file needs; refusing to load it",
+            f"pickle references the global {exc.name}, which no body model file needs; refusing to load it",
             path=path,
             fix="use the official file, or convert it to .npz in an environment you trust",
         ) from None

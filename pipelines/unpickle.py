@@ -13,7 +13,11 @@ BUILTINS = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("bu
 
 
 class RefusedGlobal(pickle.UnpicklingError):
-    """A pickle named a global outside the allow-list (its text: 'module.name')."""
+    """A pickle named a global outside the allow-list ('refused global module.name'; `.name`: 'module.name')."""
+
+    def __init__(self, name: str):
+        super().__init__(f"refused global {name}")
+        self.name = name
 
 
 def numpy_globals() -> dict[tuple[str, str], Any]:
