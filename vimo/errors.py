@@ -65,21 +65,20 @@ def format_number(tag: Any, family: str | None = None) -> int | None:
 
 
 def check_format_version(found: Any, expected: int, *, what: str, path: str | Path, older_fix: str,
-                         family: str | None = None) -> None:
-    """Raise FormatVersionError in one line unless `found` (an int or a 'family/N' tag) is `expected`: an older
-    format gets `older_fix` (the migration or rebuild command), a newer one 'upgrade vimo', an unreadable one
-    both."""
+                         family: str | None = None, error: type[VimoError] | None = None) -> None:
+    """Raise in one line unless `found` (an int or a 'family/N' tag) is `expected`: an older format gets
+    `older_fix` (the migration or rebuild command), a newer one 'upgrade vimo', an unreadable one both.
+    The error is FormatVersionError, or `error` (a format's own error class)."""
     number = format_number(found, family)
     if number == expected:
         return
+    cls = error or FormatVersionError
     if number is None:
-        raise FormatVersionError(f"{what} format {found!r} is not one this vimo reads (version {expected})",
-                                 path=path, fix=f"{older_fix}; or, if a newer vimo wrote it, {UPGRADE_FIX}")
+        raise cls(f"{what} format {found!r} is not one this vimo reads (version {expected})", path=path,
+                  fix=f"{older_fix}; or, if a newer vimo wrote it, {UPGRADE_FIX}")
     if number < expected:
-        raise FormatVersionError(f"{what} format version {number} is older than this vimo's {expected}", path=path,
-                                 fix=older_fix)
-    raise FormatVersionError(f"{what} format version {number} is newer than this vimo's {expected}", path=path,
-                             fix=UPGRADE_FIX)
+        raise cls(f"{what} format version {number} is older than this vimo's {expected}", path=path, fix=older_fix)
+    raise cls(f"{what} format version {number} is newer than this vimo's {expected}", path=path, fix=UPGRADE_FIX)
 
 
 class WorkspaceError(VimoError):

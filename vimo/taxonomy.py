@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from vimo.errors import InputFormatError, VimoError
+from vimo.errors import InputFormatError, VimoError, check_format_version
 
 FORMAT_VERSION = 1
 WORKSPACE_FILE = "taxonomy.json"
@@ -75,8 +75,9 @@ class Taxonomy:
 
         if not isinstance(data, Mapping):
             raise bad("is not a JSON object")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise bad(f"has format_version {data.get('format_version')!r}, expected {FORMAT_VERSION}")
+        check_format_version(data.get("format_version"), FORMAT_VERSION, what="taxonomy", path=path,
+                             error=TaxonomyError, older_fix="rewrite it to the schema of vimo/data/taxonomy.json "
+                                                            f"(format_version {FORMAT_VERSION})")
         for key in ("broad_categories", "emotions", "sub_categories"):
             if key not in data:
                 raise bad(f"lacks the key '{key}'")

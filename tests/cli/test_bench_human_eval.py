@@ -129,3 +129,16 @@ def test_names_and_tampered_mappings_are_refused(pushed, live_server, tmp_path):
             human_eval_report(out, "study1", rounds, pull=False)
     finally:
         path.write_text(original)
+
+
+def test_a_mapping_of_another_format_version_says_which_way(tmp_path):
+    from vimo.errors import FormatVersionError
+    from vimo.flows.human_eval import mapping_path
+
+    path = mapping_path(tmp_path, "study")
+    path.parent.mkdir(parents=True)
+    for tag, match in (("vimo-human-eval/0", "older.*push the round again"), ("vimo-human-eval/2", "newer.*upgrade"),
+                       ("something-else/1", "not one this vimo reads")):
+        path.write_text(json.dumps({"format": tag, "round": "rating-main-001", "tasks": {}}))
+        with pytest.raises(FormatVersionError, match=match):
+            read_mapping(tmp_path, "study")

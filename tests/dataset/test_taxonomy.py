@@ -86,7 +86,8 @@ def test_workspace_overrides_the_taxonomy(tmp_path):
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d["sub_categories"]["hugging"].update(broad="Plant-Human"), "unknown broad category"),
     (lambda d: d["sources"]["interx"]["map"].update(Hug="cuddling"), "unknown sub-categories"),
-    (lambda d: d.update(format_version=99), "format_version 99"),
+    (lambda d: d.update(format_version=99), "format version 99 is newer.*upgrade vimo"),
+    (lambda d: d.update(format_version=0), "format version 0 is older.*taxonomy.json"),
     (lambda d: d["sub_categories"]["hugging"].update(emotions=["sadly"]), "unknown emotions"),
 ])
 def test_broken_override_names_the_file(tmp_path, mutate, message):

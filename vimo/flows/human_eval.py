@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from vimo.atomic import save_npy, write_json, write_text
-from vimo.errors import InputFormatError, MissingExtraError, VimoError
+from vimo.errors import InputFormatError, MissingExtraError, VimoError, check_format_version
 
 MAPPING_FORMAT = "vimo-human-eval/1"
 DIMENSIONS = ("motion_quality", "reaction_plausibility")
@@ -125,7 +125,11 @@ def read_mapping(bench_dir: str | Path, name: str) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except ValueError as exc:
         raise InputFormatError(f"is not valid JSON ({exc})", path=path, fix="restore the file from a backup") from None
-    if not isinstance(data, dict) or data.get("format") != MAPPING_FORMAT or not data.get("round"):
+    family, _, version = MAPPING_FORMAT.rpartition("/")
+    check_format_version(data.get("format") if isinstance(data, dict) else None, int(version),
+                         what="human-evaluation mapping", path=path, family=family,
+                         older_fix="push the round again under a new name with this vimo")
+    if not data.get("round"):
         raise InputFormatError(f"is not a {MAPPING_FORMAT} mapping with a round", path=path,
                                fix="push the round again under a new name")
     return data
