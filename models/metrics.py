@@ -179,15 +179,17 @@ def retrieval_counts(query, target, top_k: int = 3) -> tuple[np.ndarray, float, 
 
 def r_precision(query, target, *, batch_size: int = 32, top_k: int = 3) -> tuple[np.ndarray, float]:
     """(R-precision at top 1..top_k, matching score) of (N, D) matched embeddings, ranked in batches."""
-    metric = RetrievalPrecision(top_k=top_k)
     q, t = _features(query, "query embeddings"), _features(target, "target embeddings")
+    hits, distance, rows = np.zeros(top_k, np.int64), 0.0, 0
     for s in range(0, q.shape[0], batch_size):
-        metric.update(q[s:s + batch_size], t[s:s + batch_size])
-    out = metric.compute()
-    return out["r_precision"], out["matching_score"]
+        h, d, n = retrieval_counts(q[s:s + batch_size], t[s:s + batch_size], top_k)
+        hits, distance, rows = hits + h, distance + d, rows + n
+    if not rows:
+        raise MetricError("R-precision has no rows", fix="pass at least one matched pair")
+    return hits / rows, distance / rows
 
 
-# --- stateful metrics --------------------------------------------------------------------------------------
+# --- stateful metrics (accumulated over batches; the bench accumulates MPJPE over the test motions) ---------
 
 
 class Metric:
@@ -209,76 +211,6 @@ class Metric:
         raise NotImplementedError
 
 
-class _Rows(Metric):
-    def reset(self) -> None:
-        self._rows: list[np.ndarray] = []
-
-    def _stack(self, what: str) -> np.ndarray:
-        if not self._rows:
-            raise MetricError(f"{type(self).__name__} has no {what}", fix="call update() before compute()")
-        return np.concatenate(self._rows, 0)
-
-
-class FID(_Rows):
-    """FID of generated embeddings against real ones; the real statistics may be given once and cached
-    (`real_statistics`), so replications only add generated rows."""
-
-    higher_is_better = False
-
-    def __init__(self, real_statistics: tuple[np.ndarray, np.ndarray] | None = None):
-        self.real_statistics = real_statistics
-        super().__init__()
-
-    def reset(self) -> None:
-        super().reset()
-        self._real: list[np.ndarray] = []
-
-    def update(self, features, real: bool = False) -> None:
-        (self._real if real else self._rows).append(_features(features, "features"))
-
-    def compute(self) -> float:
-        if self.real_statistics is None:
-            if not self._real:
-                raise MetricError("FID has no real embeddings", fix="update(real_features, real=True) first")
-            self.real_statistics = activation_statistics(np.concatenate(self._real, 0))
-        return frechet_distance(*self.real_statistics, *activation_statistics(self._stack("generated embeddings")))
-
-
-class Diversity(_Rows):
-    """Diversity of the accumulated embeddings (closer to the real motions' value is better)."""
-
-    higher_is_better = None
-
-    def __init__(self, times: int | None = None, rule: str = "hero", seed: int | None = None):
-        self.times, self.rule, self.seed = times, rule, seed
-        super().__init__()
-
-    def update(self, features) -> None:
-        self._rows.append(_features(features, "features"))
-
-    def compute(self, rng: np.random.Generator | None = None) -> float:
-        x = self._stack("embeddings")
-        times = self.times if self.times is not None else diversity_times(x.shape[0], self.rule)
-        return diversity(x, times, rng if rng is not None else np.random.default_rng(self.seed))
-
-
-class MultiModality(_Rows):
-    """MultiModality of (n, r, D) embeddings: r generations for each of n videos."""
-
-    higher_is_better = True
-
-    def __init__(self, times: int = MM_TIMES, seed: int | None = None):
-        self.times, self.seed = times, seed
-        super().__init__()
-
-    def update(self, features) -> None:
-        self._rows.append(_features(features, "multimodality features", ndim=3))
-
-    def compute(self, rng: np.random.Generator | None = None) -> float:
-        return multimodality(self._stack("embeddings"), self.times,
-                             rng if rng is not None else np.random.default_rng(self.seed))
-
-
 class MPJPE(Metric):
     """Root-aligned mean per-joint position error (metres) over all frames of all updated motions."""
 
@@ -297,32 +229,6 @@ class MPJPE(Metric):
         if not self.frames:
             raise MetricError("MPJPE has no frames", fix="call update() before compute()")
         return self.total / self.frames
-
-
-class RetrievalPrecision(Metric):
-    """Video->reaction R-precision at top 1..k and matching score, accumulated batch by batch."""
-
-    higher_is_better = True
-
-    def __init__(self, top_k: int = 3):
-        self.top_k = top_k
-        super().__init__()
-
-    def reset(self) -> None:
-        self.hits = np.zeros(self.top_k, np.int64)
-        self.distance, self.rows = 0.0, 0
-
-    def update(self, query, target) -> None:
-        """One batch of matched (B, D) video and motion embeddings."""
-        hits, dist, rows = retrieval_counts(query, target, self.top_k)
-        self.hits += hits
-        self.distance += dist
-        self.rows += rows
-
-    def compute(self) -> dict[str, np.ndarray | float]:
-        if not self.rows:
-            raise MetricError("R-precision has no rows", fix="call update() before compute()")
-        return {"r_precision": self.hits / self.rows, "matching_score": self.distance / self.rows}
 
 
 # --- replications ------------------------------------------------------------------------------------------
