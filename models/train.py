@@ -22,9 +22,10 @@ import json
 import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -410,137 +411,182 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
 def train(cfg: TrainConfig, *, evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None) -> dict:
     """Run (or resume) one stage; returns a summary (steps, epochs, last metrics, paths).
 
-    `evaluate(model, epoch)` -> metrics with 'fid', when given, is called after every epoch and keeps
-    `model/net_best_fid.tar` at the lowest FID (the official checkpoint selection)."""
-    if cfg.precision not in ("fp32", "bf16"):
-        raise InputFormatError(f"unknown precision '{cfg.precision}'", fix="use fp32 or bf16")
-    if cfg.stage not in STAGES:
-        raise InputFormatError(f"unknown stage '{cfg.stage}'", fix=f"use one of: {', '.join(STAGES)}")
-    p = cfg.preset if isinstance(cfg.preset, Preset) else preset(cfg.preset)
-    recipe = p.recipe(cfg.stage)
-    seed = p.seed if cfg.seed is None else cfg.seed
-    batch_size = cfg.batch_size or recipe.batch_size
-    rank, world = _world()
-    device = torch.device(cfg.device)
-    out = Path(cfg.out)
-    model_dir = out / "model"
-    latest = model_dir / "latest.tar"
-    seed_everything(seed)
+    `evaluate(model, epoch)` -> metrics with 'fid', when given, is called after the epochs the recipe evaluates
+    and keeps `model/net_best_fid.tar` at the lowest FID (the official checkpoint selection)."""
+    run = _Run(cfg)
+    run.resume_or_start()
+    with _progress_bar(cfg, run) as advance:
+        run.loop(evaluate, advance)
+    return run.summary()
 
-    release = ReleaseFolder(cfg.release, cfg.split, cfg.train_list)
-    # the global batch is split over processes: world x batch_size samples per optimiser step
-    stage: _Stage = (_RVQStage if cfg.stage == "rvq" else _TransformerStage)(
-        cfg, p, release, batch_size * world, seed, device)
-    model = stage.model
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(model)
-        stage.model = model
-    steps_per_epoch = len(stage.batches(0))
-    epochs = recipe.resolved_epochs(steps_per_epoch, cfg.epochs)
-    optimizer, scheduler = make_optimizer(model, recipe, epochs * steps_per_epoch, stage.scheduler_from_warm_up)
-    state = RunState()
-    best_fid = float("inf")
 
-    if latest.is_file():
-        ckpt = read_checkpoint(latest, what="training checkpoint")
-        meta = entry(ckpt, "vimo", latest, what="training checkpoint")
-        check_resumable(meta, cfg.stage, p, release.split_name, latest)
-        check_parameter_order(meta, _unwrap(model), latest)
-        load_strict(_unwrap(model), entry(ckpt, MODEL_KEY[cfg.stage], latest), latest, what="model state dict")
-        optimizer.load_state_dict(entry(ckpt, OPT_KEY[cfg.stage], latest))
-        scheduler.load_state_dict(entry(ckpt, "scheduler", latest))
-        stage.load_extra_state(meta)
-        _restore_rng(meta["rng"])
-        state = RunState(int(ckpt["ep"]), int(meta["batch_in_epoch"]), int(ckpt["total_it"]), list(meta["metrics"]))
-        best_fid = float(meta.get("best_fid", best_fid))
-    elif rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", {"config": _config_dict(cfg), "preset": asdict(p), "variant": p.variant,
-                                      "data": release.describe(), "world_size": world, "notes": stage.notes})
-        _write_opt_txt(out / "opt.txt", cfg, p, recipe, batch_size, epochs, seed)
-        if cfg.stage == "rvq":
-            save_npy(out / "meta" / "mean.npy", stage.mean)
-            save_npy(out / "meta" / "std.npy", stage.std)
+class _Run:
+    """One stage's training run: set-up (release, stage, model, optimiser), resume, one optimiser step, epoch
+    ends with evaluation, checkpoints. `train` wires them; DDP shares the global batch over processes."""
 
-    def save(path: Path, *, full: bool = True) -> None:
-        if rank != 0:
+    def __init__(self, cfg: TrainConfig):
+        if cfg.precision not in ("fp32", "bf16"):
+            raise InputFormatError(f"unknown precision '{cfg.precision}'", fix="use fp32 or bf16")
+        if cfg.stage not in STAGES:
+            raise InputFormatError(f"unknown stage '{cfg.stage}'", fix=f"use one of: {', '.join(STAGES)}")
+        self.cfg = cfg
+        self.p = cfg.preset if isinstance(cfg.preset, Preset) else preset(cfg.preset)
+        self.recipe = self.p.recipe(cfg.stage)
+        self.seed = self.p.seed if cfg.seed is None else cfg.seed
+        self.batch_size = cfg.batch_size or self.recipe.batch_size
+        self.rank, self.world = _world()
+        self.device = torch.device(cfg.device)
+        self.out = Path(cfg.out)
+        self.model_dir = self.out / "model"
+        self.latest = self.model_dir / "latest.tar"
+        seed_everything(self.seed)
+
+        self.release = ReleaseFolder(cfg.release, cfg.split, cfg.train_list)
+        # the global batch is split over processes: world x batch_size samples per optimiser step
+        self.stage: _Stage = (_RVQStage if cfg.stage == "rvq" else _TransformerStage)(
+            cfg, self.p, self.release, self.batch_size * self.world, self.seed, self.device)
+        self.model = self.stage.model
+        if self.world > 1:
+            self.model = nn.parallel.DistributedDataParallel(self.model)
+            self.stage.model = self.model
+        self.steps_per_epoch = len(self.stage.batches(0))
+        self.epochs = self.recipe.resolved_epochs(self.steps_per_epoch, cfg.epochs)
+        self.optimizer, self.scheduler = make_optimizer(self.model, self.recipe, self.epochs * self.steps_per_epoch,
+                                                        self.stage.scheduler_from_warm_up)
+        self.state = RunState()
+        self.best_fid = float("inf")
+
+    def resume_or_start(self) -> None:
+        """Load `latest.tar` when the run folder has one (checked against this run), else write the run's
+        description (run.json, opt.txt, the RVQ's normalisation)."""
+        cfg, latest, model = self.cfg, self.latest, _unwrap(self.model)
+        if self.latest.is_file():
+            ckpt = read_checkpoint(latest, what="training checkpoint")
+            meta = entry(ckpt, "vimo", latest, what="training checkpoint")
+            check_resumable(meta, cfg.stage, self.p, self.release.split_name, latest)
+            check_parameter_order(meta, model, latest)
+            load_strict(model, entry(ckpt, MODEL_KEY[cfg.stage], latest), latest, what="model state dict")
+            self.optimizer.load_state_dict(entry(ckpt, OPT_KEY[cfg.stage], latest))
+            self.scheduler.load_state_dict(entry(ckpt, "scheduler", latest))
+            self.stage.load_extra_state(meta)
+            _restore_rng(meta["rng"])
+            self.state = RunState(int(ckpt["ep"]), int(meta["batch_in_epoch"]), int(ckpt["total_it"]),
+                                  list(meta["metrics"]))
+            self.best_fid = float(meta.get("best_fid", self.best_fid))
+        elif self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(self.out / "run.json", {"config": _config_dict(cfg), "preset": asdict(self.p),
+                                               "variant": self.p.variant, "data": self.release.describe(),
+                                               "world_size": self.world, "notes": self.stage.notes})
+            _write_opt_txt(self.out / "opt.txt", cfg, self.p, self.recipe, self.batch_size, self.epochs, self.seed)
+            if cfg.stage == "rvq":
+                save_npy(self.out / "meta" / "mean.npy", self.stage.mean)
+                save_npy(self.out / "meta" / "std.npy", self.stage.std)
+
+    def save(self, path: Path, *, full: bool = True) -> None:
+        """A checkpoint (rank 0 only): the model, and with `full` the optimiser, scheduler and resume state."""
+        if self.rank != 0:
             return
-        obj: dict[str, Any] = {MODEL_KEY[cfg.stage]: _unwrap(model).state_dict(), "ep": state.epoch,
+        cfg, state = self.cfg, self.state
+        obj: dict[str, Any] = {MODEL_KEY[cfg.stage]: _unwrap(self.model).state_dict(), "ep": state.epoch,
                                "total_it": state.total_it}
         if full:
-            obj[OPT_KEY[cfg.stage]] = optimizer.state_dict()
-            obj["scheduler"] = scheduler.state_dict()
-            obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": p.name, "variant": p.variant,
-                           "split": release.split_name,
+            obj[OPT_KEY[cfg.stage]] = self.optimizer.state_dict()
+            obj["scheduler"] = self.scheduler.state_dict()
+            obj["vimo"] = {"format": CHECKPOINT_FORMAT, "stage": cfg.stage, "preset": self.p.name,
+                           "variant": self.p.variant, "split": self.release.split_name,
                            "batch_in_epoch": state.batch_in_epoch, "rng": _rng_state(), "metrics": state.metrics,
-                           "best_fid": best_fid, "world_size": world, "parameter_order": parameter_order(model),
-                           **stage.extra_state()}
+                           "best_fid": self.best_fid, "world_size": self.world,
+                           "parameter_order": parameter_order(self.model), **self.stage.extra_state()}
         buf = io.BytesIO()
         torch.save(obj, buf)
         write_bytes(path, buf.getvalue())
-        write_text(out / "metrics.csv", _metrics_csv(state.metrics))
+        write_text(self.out / "metrics.csv", _metrics_csv(state.metrics))
 
-    progress = None
-    if cfg.progress and rank == 0:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        progress = Progress(TextColumn(f"[bold]{cfg.stage}[/]"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-        progress.start()
-    task = progress.add_task(cfg.stage, total=epochs * steps_per_epoch, completed=state.total_it, info="") \
-        if progress else None
-    stopped = False
-    try:
-        while state.epoch < epochs and not stopped:
-            batches = stage.batches(state.epoch)
+    def step(self, batch: Any) -> dict[str, float]:
+        """One optimiser step on this process's share of a global batch; returns its logged metrics."""
+        cfg, state, optimizer, world = self.cfg, self.state, self.optimizer, self.world
+        if world > 1:
+            batch = rank_share(batch, self.rank, world)
+        t0 = time.perf_counter()
+        state.total_it += 1
+        it = state.total_it
+        warm_up_lr(optimizer, self.recipe, it)
+        self.model.train()
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss, parts, n = self.stage.loss(batch)
+        check_finite(loss.detach().reshape(1), f"{cfg.stage} training, step {it}",
+                     fix="lower the learning rate of the preset's recipe, or check the release with `vimo release verify`")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        lr_used = optimizer.param_groups[0]["lr"]
+        scheduler_step(self.scheduler, self.recipe, it, self.stage.scheduler_from_warm_up)
+        if world > 1:  # log the loss of the global batch, not of this process's share
+            mean_loss = torch.tensor([parts["loss"]], dtype=torch.float64)
+            dist.all_reduce(mean_loss)
+            parts["loss"] = float(mean_loss) / world
+        state.batch_in_epoch += 1
+        rate = n * world / max(time.perf_counter() - t0, 1e-9)
+        row = {"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples": n * world, "samples_per_s": rate}
+        state.metrics.append(row)
+        return row
+
+    def end_epoch(self, evaluate: Callable[[nn.Module, int], dict[str, float]] | None) -> None:
+        """Count the epoch; evaluate when the recipe asks and keep the best checkpoint by FID."""
+        state = self.state
+        state.epoch += 1
+        state.batch_in_epoch = 0
+        if evaluate is not None and self.rank == 0 and self.recipe.evaluates_after(state.epoch, self.epochs):
+            scores = evaluate(_unwrap(self.model), state.epoch)
+            state.metrics[-1].update({f"eval_{k}": v for k, v in scores.items()})
+            if scores.get("fid", float("inf")) < self.best_fid:
+                self.best_fid = scores["fid"]
+                self.save(self.model_dir / "net_best_fid.tar", full=False)
+
+    def loop(self, evaluate: Callable[[nn.Module, int], dict[str, float]] | None,
+             advance: Callable[[dict[str, float]], None]) -> None:
+        """Epochs until the budget or `max_steps`; `latest.tar` every `save_every` steps and at every epoch end."""
+        cfg, state = self.cfg, self.state
+        stopped = False
+        while state.epoch < self.epochs and not stopped:
+            batches = self.stage.batches(state.epoch)
             while state.batch_in_epoch < len(batches):
-                batch = batches[state.batch_in_epoch]
-                if world > 1:
-                    batch = rank_share(batch, rank, world)
-                t0 = time.perf_counter()
-                state.total_it += 1
-                it = state.total_it
-                warm_up_lr(optimizer, recipe, it)
-                model.train()
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                    loss, parts, n = stage.loss(batch)
-                check_finite(loss.detach().reshape(1), f"{cfg.stage} training, step {it}",
-                             fix="lower the learning rate of the preset's recipe, or check the release with `vimo release verify`")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                lr_used = optimizer.param_groups[0]["lr"]
-                scheduler_step(scheduler, recipe, it, stage.scheduler_from_warm_up)
-                if world > 1:  # log the loss of the global batch, not of this process's share
-                    mean_loss = torch.tensor([parts["loss"]], dtype=torch.float64)
-                    dist.all_reduce(mean_loss)
-                    parts["loss"] = float(mean_loss) / world
-                state.batch_in_epoch += 1
-                rate = n * world / max(time.perf_counter() - t0, 1e-9)
-                state.metrics.append({"step": it, "epoch": state.epoch, "lr": lr_used, **parts, "samples": n * world,
-                                      "samples_per_s": rate})
-                if progress:
-                    progress.update(task, advance=1, info=f"loss {parts['loss']:.4f}  {rate:.1f} samples/s")
-                if cfg.max_steps is not None and it >= cfg.max_steps:
+                row = self.step(batches[state.batch_in_epoch])
+                advance(row)
+                if cfg.max_steps is not None and state.total_it >= cfg.max_steps:
                     stopped = True
                     break
-                if it % cfg.save_every == 0:
-                    save(latest)
+                if state.total_it % cfg.save_every == 0:
+                    self.save(self.latest)
             if not stopped:
-                state.epoch += 1
-                state.batch_in_epoch = 0
-                if evaluate is not None and rank == 0 and recipe.evaluates_after(state.epoch, epochs):
-                    scores = evaluate(_unwrap(model), state.epoch)
-                    state.metrics[-1].update({f"eval_{k}": v for k, v in scores.items()})
-                    if scores.get("fid", float("inf")) < best_fid:
-                        best_fid = scores["fid"]
-                        save(model_dir / "net_best_fid.tar", full=False)
-            save(latest)
+                self.end_epoch(evaluate)
+            self.save(self.latest)
+
+    def summary(self) -> dict:
+        state = self.state
+        return {"stage": self.cfg.stage, "steps": state.total_it, "epoch": state.epoch,
+                "finished": state.epoch >= self.epochs, "last": state.metrics[-1] if state.metrics else {},
+                "latest": str(self.latest), "world_size": self.world, "notes": list(self.stage.notes)}
+
+
+@contextmanager
+def _progress_bar(cfg: TrainConfig, run: _Run) -> Iterator[Callable[[dict[str, float]], None]]:
+    """A rich progress bar on rank 0 when asked (else a no-op); yields the per-step update."""
+    if not (cfg.progress and run.rank == 0):
+        yield lambda row: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(f"[bold]{cfg.stage}[/]"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    progress.start()
+    task = progress.add_task(cfg.stage, total=run.epochs * run.steps_per_epoch, completed=run.state.total_it, info="")
+    try:
+        yield lambda row: progress.update(task, advance=1, info=f"loss {row['loss']:.4f}  "
+                                                                f"{row['samples_per_s']:.1f} samples/s")
     finally:
-        if progress:
-            progress.stop()
-    last = state.metrics[-1] if state.metrics else {}
-    return {"stage": cfg.stage, "steps": state.total_it, "epoch": state.epoch, "finished": state.epoch >= epochs,
-            "last": last, "latest": str(latest), "world_size": world, "notes": list(stage.notes)}
+        progress.stop()
 
 
 def make_optimizer(model: nn.Module, recipe: StageRecipe, total_steps: int, scheduler_from_warm_up: bool):
