@@ -122,34 +122,38 @@ def _icosahedron() -> tuple[np.ndarray, np.ndarray]:
     return v / np.linalg.norm(v, axis=1, keepdims=True), f
 
 
-def build_body_model(model_type: str, gender: str = "neutral", *, seed: int = 0, n_betas: int | None = None,
-                     n_expression: int = 10, n_vertices: int | None = None) -> SyntheticBodyModel:
-    """Arrays of a synthetic model. `n_betas`: shape components (default 10; 16 for SMPL-H like
-    AMASS); SMPL-X stores betas then expressions (10 + 10, or 300 + 100 for the v1.1 layout).
-    `n_vertices` pads the mesh with unreferenced copies up to a real vertex count (10475)."""
-    rng = np.random.default_rng(seed + {"neutral": 0, "male": 1, "female": 2}[gender] * 1000)
-    joints, parents = rest_skeleton(model_type, gender)
-    nj = len(joints)
-    verts: list[np.ndarray] = []
-    owner: list[int] = []       # joint each vertex is mostly skinned to
-    blend: list[tuple[int, float]] = []  # second joint and its weight
-    radial: list[np.ndarray] = []  # outward direction of tube vertices (girth), zero elsewhere
-    faces: list[list[int]] = []
+class _Mesh:
+    """Vertices with their skinning (owner joint, second joint and weight), girth direction and faces."""
 
-    def add(p: np.ndarray, joint: int, other: int = -1, w: float = 0.0, out: np.ndarray | None = None) -> int:
-        verts.append(np.asarray(p, dtype=np.float64))
-        owner.append(joint)
-        blend.append((other, w))
-        radial.append(np.zeros(3) if out is None else out)
-        return len(verts) - 1
+    def __init__(self) -> None:
+        self.verts: list[np.ndarray] = []
+        self.owner: list[int] = []       # joint each vertex is mostly skinned to
+        self.blend: list[tuple[int, float]] = []  # second joint and its weight
+        self.radial: list[np.ndarray] = []  # outward direction of tube vertices (girth), zero elsewhere
+        self.faces: list[list[int]] = []
 
-    regressor_rows: list[list[int]] = []
-    for j in range(nj):
+    def add(self, p: np.ndarray, joint: int, other: int = -1, w: float = 0.0, out: np.ndarray | None = None) -> int:
+        self.verts.append(np.asarray(p, dtype=np.float64))
+        self.owner.append(joint)
+        self.blend.append((other, w))
+        self.radial.append(np.zeros(3) if out is None else out)
+        return len(self.verts) - 1
+
+
+def _joint_markers(mesh: _Mesh, joints: np.ndarray) -> list[list[int]]:
+    """A small tetrahedron at every joint; its 4 vertices are the joint's regressor row."""
+    rows = []
+    for j in range(len(joints)):
         r = 0.012 if j < 22 else 0.004
-        ids = [add(joints[j] + r * d, j) for d in _TETRA]
-        regressor_rows.append(ids)
-        faces += [[ids[a], ids[b], ids[c]] for a, b, c in ((0, 1, 2), (0, 3, 1), (0, 2, 3), (1, 3, 2))]
+        ids = [mesh.add(joints[j] + r * d, j) for d in _TETRA]
+        rows.append(ids)
+        mesh.faces += [[ids[a], ids[b], ids[c]] for a, b, c in ((0, 1, 2), (0, 3, 1), (0, 2, 3), (1, 3, 2))]
+    return rows
 
+
+def _limb_tubes(mesh: _Mesh, joints: np.ndarray, parents: np.ndarray) -> None:
+    """Three rings of vertices along every bone (girth BODY_RADIUS), the last one blended into the child."""
+    nj = len(joints)
     for j in range(1, nj):
         p = parents[j]
         axis = joints[j] - joints[p]
@@ -169,72 +173,60 @@ def build_body_model(model_type: str, gender: str = "neutral", *, seed: int = 0,
             for k in range(n_ring):
                 ang = 2 * np.pi * k / n_ring
                 out = np.cos(ang) * u + np.sin(ang) * v
-                ring.append(add(joints[p] + t * length * axis + radius * out, p, j, w_child, out))
+                ring.append(mesh.add(joints[p] + t * length * axis + radius * out, p, j, w_child, out))
             rings.append(ring)
         for a, b in zip(rings[:-1], rings[1:]):
             for k in range(n_ring):
                 k2 = (k + 1) % n_ring
-                faces += [[a[k], b[k], b[k2]], [a[k], b[k2], a[k2]]]
+                mesh.faces += [[a[k], b[k], b[k2]], [a[k], b[k2], a[k2]]]
 
-    ico_v, ico_f = _icosahedron()
-    head_centre = joints[15] + [0.0, 0.085, 0.015]
-    base = len(verts)
-    for d in ico_v:
-        add(head_centre + d * [0.085, 0.11, 0.095], 15, out=d)
-    head_faces = [[base + a, base + b, base + c] for a, b, c in ico_f]
-    first_head_face = len(faces)
-    faces += head_faces
 
-    # smplx's extra keypoints: face, feet, fingertips
+def _keypoints(mesh: _Mesh, joints: np.ndarray, model_type: str, head_centre: np.ndarray) -> dict[str, int]:
+    """smplx's extra keypoints (face, feet, fingertips) as vertices."""
     keypoints: dict[str, int] = {}
     eye_l, eye_r = (23, 24) if model_type == "smplx" else (15, 15)
-    keypoints["nose"] = add(head_centre + [0.0, -0.03, 0.105], 15)
-    keypoints["leye"] = add(head_centre + [0.035, 0.01, 0.09], eye_l)
-    keypoints["reye"] = add(head_centre + [-0.035, 0.01, 0.09], eye_r)
-    keypoints["lear"] = add(head_centre + [0.088, -0.01, 0.0], 15)
-    keypoints["rear"] = add(head_centre + [-0.088, -0.01, 0.0], 15)
+    keypoints["nose"] = mesh.add(head_centre + [0.0, -0.03, 0.105], 15)
+    keypoints["leye"] = mesh.add(head_centre + [0.035, 0.01, 0.09], eye_l)
+    keypoints["reye"] = mesh.add(head_centre + [-0.035, 0.01, 0.09], eye_r)
+    keypoints["lear"] = mesh.add(head_centre + [0.088, -0.01, 0.0], 15)
+    keypoints["rear"] = mesh.add(head_centre + [-0.088, -0.01, 0.0], 15)
     for prefix, side, ankle, foot in (("L", 1, 7, 10), ("R", -1, 8, 11)):
-        keypoints[f"{prefix}BigToe"] = add(joints[foot] + [side * -0.02, -0.02, 0.07], foot)
-        keypoints[f"{prefix}SmallToe"] = add(joints[foot] + [side * 0.04, -0.02, 0.05], foot)
-        keypoints[f"{prefix}Heel"] = add(joints[ankle] + [0.0, -0.06, -0.06], ankle)
+        keypoints[f"{prefix}BigToe"] = mesh.add(joints[foot] + [side * -0.02, -0.02, 0.07], foot)
+        keypoints[f"{prefix}SmallToe"] = mesh.add(joints[foot] + [side * 0.04, -0.02, 0.05], foot)
+        keypoints[f"{prefix}Heel"] = mesh.add(joints[ankle] + [0.0, -0.06, -0.06], ankle)
     for hand, side, wrist in (("l", 1, 20), ("r", -1, 21)):
         for finger in FINGERS:
             if model_type == "smpl":
                 hand_joint = 22 if side == 1 else 23
                 tip = joints[hand_joint] + np.array(FINGER_ROOT[finger]) * [side, 1, 1] * 0.9
-                keypoints[hand + finger] = add(tip, hand_joint)
+                keypoints[hand + finger] = mesh.add(tip, hand_joint)
             else:
                 first = (22 if model_type == "smplh" else 25) + (0 if side == 1 else 15) + 3 * FINGERS.index(finger)
                 last = first + 2
                 direction = joints[last] - joints[last - 1]
-                keypoints[hand + finger] = add(joints[last] + direction / np.linalg.norm(direction) * 0.02, last)
+                keypoints[hand + finger] = mesh.add(joints[last] + direction / np.linalg.norm(direction) * 0.02, last)
+    return keypoints
 
-    n_real = len(verts)
-    if n_vertices is not None:
-        if n_vertices < n_real:
-            raise ValueError(f"n_vertices must be at least {n_real}")
-        for i in range(n_vertices - n_real):
-            src = i % n_real
-            add(verts[src], owner[src], *blend[src], out=radial[src])
-    V = np.array(verts)
-    nv = len(V)
-    owner_a = np.array(owner)
 
-    weights = np.zeros((nv, nj))
-    weights[np.arange(nv), owner_a] = 1.0
-    for i, (other, w) in enumerate(blend):
+def _skin_weights(mesh: _Mesh, nj: int) -> np.ndarray:
+    owner = np.array(mesh.owner)
+    weights = np.zeros((len(mesh.verts), nj))
+    weights[np.arange(len(mesh.verts)), owner] = 1.0
+    for i, (other, w) in enumerate(mesh.blend):
         if other >= 0 and w > 0:
-            weights[i, owner_a[i]] -= w
+            weights[i, owner[i]] -= w
             weights[i, other] += w
+    return weights
 
-    regressor = np.zeros((nj, nv))
-    for j, ids in enumerate(regressor_rows):
-        regressor[j, ids] = 0.25
 
-    n_betas = 10 if n_betas is None else n_betas
-    shape = np.zeros((nv, 3, n_betas))
+def _shape_dirs(mesh: _Mesh, joints: np.ndarray, model_type: str, n_betas: int, n_expression: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Betas: 0 scales about the pelvis, 1 girth, 2 leg length, 3 arm length, the rest small per-joint shifts;
+    SMPL-X appends expressions that move the face (expression 0 opens the jaw)."""
+    V, owner = np.array(mesh.verts), np.array(mesh.owner)
+    shape = np.zeros((len(V), 3, n_betas))
     shape[:, :, 0] = 0.06 * (V - joints[0])
-    shape[:, :, 1] = 0.02 * np.array(radial)
+    shape[:, :, 1] = 0.02 * np.array(mesh.radial)
     hip_y = joints[1, 1]
     below = V[:, 1] < hip_y
     shape[below, 1, 2] = 0.08 * (V[below, 1] - hip_y)
@@ -242,20 +234,55 @@ def build_body_model(model_type: str, gender: str = "neutral", *, seed: int = 0,
     arm = np.abs(V[:, 0]) > shoulder_x
     shape[arm, 0, 3] = 0.08 * (V[arm, 0] - np.sign(V[arm, 0]) * shoulder_x)
     for k in range(4, n_betas):
-        shift = rng.normal(0.0, 0.006, size=(nj, 3))
-        shape[:, :, k] = shift[owner_a]
+        shift = rng.normal(0.0, 0.006, size=(len(joints), 3))
+        shape[:, :, k] = shift[owner]
     if model_type == "smplx":
-        face_part = np.isin(owner_a, [15, 22, 23, 24])
-        expr = np.zeros((nv, 3, n_expression))
+        face_part = np.isin(owner, [15, 22, 23, 24])
+        expr = np.zeros((len(V), 3, n_expression))
         expr[face_part] = rng.normal(0.0, 0.004, size=(int(face_part.sum()), 3, n_expression))
-        expr[face_part & (owner_a == 22), 1, 0] -= 0.01  # expression 0 opens the jaw
+        expr[face_part & (owner == 22), 1, 0] -= 0.01  # expression 0 opens the jaw
         shape = np.concatenate([shape, expr], axis=2)
+    return shape
 
+
+def build_body_model(model_type: str, gender: str = "neutral", *, seed: int = 0, n_betas: int | None = None,
+                     n_expression: int = 10, n_vertices: int | None = None) -> SyntheticBodyModel:
+    """Arrays of a synthetic model. `n_betas`: shape components (default 10; 16 for SMPL-H like
+    AMASS); SMPL-X stores betas then expressions (10 + 10, or 300 + 100 for the v1.1 layout).
+    `n_vertices` pads the mesh with unreferenced copies up to a real vertex count (10475)."""
+    rng = np.random.default_rng(seed + {"neutral": 0, "male": 1, "female": 2}[gender] * 1000)
+    joints, parents = rest_skeleton(model_type, gender)
+    nj = len(joints)
+    mesh = _Mesh()
+    regressor_rows = _joint_markers(mesh, joints)
+    _limb_tubes(mesh, joints, parents)
+    ico_v, ico_f = _icosahedron()
+    head_centre = joints[15] + [0.0, 0.085, 0.015]
+    base = len(mesh.verts)
+    for d in ico_v:
+        mesh.add(head_centre + d * [0.085, 0.11, 0.095], 15, out=d)
+    head_faces = [[base + a, base + b, base + c] for a, b, c in ico_f]
+    first_head_face = len(mesh.faces)
+    mesh.faces += head_faces
+    keypoints = _keypoints(mesh, joints, model_type, head_centre)
+
+    n_real = len(mesh.verts)
+    if n_vertices is not None:
+        if n_vertices < n_real:
+            raise ValueError(f"n_vertices must be at least {n_real}")
+        for i in range(n_vertices - n_real):
+            src = i % n_real
+            mesh.add(mesh.verts[src], mesh.owner[src], *mesh.blend[src], out=mesh.radial[src])
+    nv = len(mesh.verts)
+    regressor = np.zeros((nj, nv))
+    for j, ids in enumerate(regressor_rows):
+        regressor[j, ids] = 0.25
+    shape = _shape_dirs(mesh, joints, model_type, 10 if n_betas is None else n_betas, n_expression, rng)
     arrays: dict[str, np.ndarray] = {
-        "v_template": V,
-        "f": np.array(faces, dtype=np.uint32),
+        "v_template": np.array(mesh.verts),
+        "f": np.array(mesh.faces, dtype=np.uint32),
         "J_regressor": regressor,
-        "weights": weights,
+        "weights": _skin_weights(mesh, nj),
         "kintree_table": np.stack([np.where(parents < 0, 4294967295, parents), np.arange(nj)]).astype(np.int64),
         "shapedirs": shape,
         "posedirs": rng.normal(0.0, 0.002, size=(nv, 3, 9 * (nj - 1))),

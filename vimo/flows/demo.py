@@ -435,20 +435,12 @@ class Demo:
     def step_rating(self, res: DemoResult) -> dict[str, Any]:
         from vimo.annotation.agreement import AcceptPolicy
         from vimo.annotation.selection import CatalogSelection
-        from vimo.annotation.simulated import SimulatedAnnotator, choices_region, ensure_user, submit
+        from vimo.annotation.simulated import SimulatedAnnotator
 
         with self.workspace() as ws:
             pairs = {p["pair_id"]: p for p in ws.catalog.pairs("candidate")}
             clips = {c["clip_id"]: c for c in ws.catalog.clips()}
-        rng = self.rng(8)
-        truth: dict[str, dict[str, float]] = {}
-        for pid, p in sorted(pairs.items()):
-            flagged = clips[p["clip_id"]]["status"] != "ok"
-            mq = 2.5 if flagged else float(np.clip(rng.normal(4.2, 0.5), 1, 5))
-            rp = float(np.clip(rng.normal(4.2 if p["origin"] == "source" else 3.5, 0.6), 1, 5))
-            if rng.random() < 0.12:  # a few pairs whose reaction does not fit
-                rp = 1.8
-            truth[pid] = {"motion_quality": mq, "reaction_plausibility": rp}
+        truth = self._rating_truth(pairs, clips)
         k = self.s.raters
         raters = [SimulatedAnnotator(f"rater-{i}", noise=0.6, seed=self.cfg.seed * 10 + 20 + i) for i in range(k)]
         biased = SimulatedAnnotator("rater-biased", noise=0.4, bias=-1.6, seed=self.cfg.seed * 10 + 29)
@@ -488,31 +480,7 @@ class Demo:
             # QC 1: the annotator whose scores sit furthest below the others'
             suspect = min(stats, key=lambda a: stats[a]["bias"]["reaction_plausibility"] or 0.0)
             suspect_bias = {d: stats[suspect]["bias"][d] for d in ("motion_quality", "reaction_plausibility")}
-            # QC 2: an inspection round over that annotator's counted annotations; the SIMULATED
-            # inspector rejects those more than 1 point below the others on either dimension
-            insp = rounds.create("inspection", "main", overlap=1, source_round=r.id)
-            items = [it for it in rounds.inspection_items(insp.id) if it.data["annotator"] == suspect]
-            rounds.push(insp.id, items)
-            ratings = rounds.ratings(r.id)
-            others: dict[tuple[str, str], list[float]] = {}
-            own: dict[tuple[str, str], float] = {}
-            for x in ratings:
-                if x.annotator == suspect:
-                    own[(x.task, x.dimension)] = x.score
-                else:
-                    others.setdefault((x.task, x.dimension), []).append(x.score)
-            inspector = SimulatedAnnotator("inspector", seed=self.cfg.seed * 10 + 31)
-            uid = ensure_user(rounds.client, inspector)
-            rejected = 0
-            for t, info in sorted(rounds.ledger.tasks(insp.id).items()):
-                src_task = info["data"]["src_task"]
-                off = any(np.mean(others.get((src_task, d), [own[(src_task, d)]])) - own[(src_task, d)] > 1.0
-                          for d in ("motion_quality", "reaction_plausibility") if (src_task, d) in own)
-                rejected += off
-                submit(rounds.client, info["ls_task_id"], uid,
-                       [choices_region("verdict", ["reject" if off else "accept"], "summary")])
-            rounds.pull(insp.id)
-            rounds.close(insp.id, pull=False)
+            insp, rejected = self._inspect(rounds, r.id, suspect)
             # a reserve annotator replaces each rejected annotation (the tasks' overlap was raised)
             reserve = SimulatedAnnotator("rater-reserve", noise=0.6, seed=self.cfg.seed * 10 + 33)
             replace = {a.task_id for a in rounds.ledger.annotations(r.id) if a.status == "rejected"}
@@ -539,6 +507,48 @@ class Demo:
                             "QC: its bias (reaction plausibility)": suspect_bias["reaction_plausibility"],
                             "QC: annotations rejected by the inspector": rejected},
                 "round": r.id, "trial_round": trial.id, "inspection_round": insp.id, "notes": [SIMULATED_NOTE]}
+
+    def _rating_truth(self, pairs: dict[str, dict], clips: dict[str, dict]) -> dict[str, dict[str, float]]:
+        """The SIMULATED true scores of each candidate pair: flagged clips move badly, generated pairings fit
+        less often than source ones, and a few reactions do not fit at all."""
+        rng = self.rng(8)
+        truth: dict[str, dict[str, float]] = {}
+        for pid, p in sorted(pairs.items()):
+            flagged = clips[p["clip_id"]]["status"] != "ok"
+            mq = 2.5 if flagged else float(np.clip(rng.normal(4.2, 0.5), 1, 5))
+            rp = float(np.clip(rng.normal(4.2 if p["origin"] == "source" else 3.5, 0.6), 1, 5))
+            if rng.random() < 0.12:  # a few pairs whose reaction does not fit
+                rp = 1.8
+            truth[pid] = {"motion_quality": mq, "reaction_plausibility": rp}
+        return truth
+
+    def _inspect(self, rounds: Any, rating_round: str, suspect: str) -> tuple[Any, int]:
+        """QC 2: an inspection round over the suspect annotator's counted annotations; the SIMULATED inspector
+        rejects those more than 1 point below the others on either dimension. Returns (round, rejected)."""
+        from vimo.annotation.simulated import SimulatedAnnotator, choices_region, ensure_user, submit
+
+        insp = rounds.create("inspection", "main", overlap=1, source_round=rating_round)
+        items = [it for it in rounds.inspection_items(insp.id) if it.data["annotator"] == suspect]
+        rounds.push(insp.id, items)
+        others: dict[tuple[str, str], list[float]] = {}
+        own: dict[tuple[str, str], float] = {}
+        for x in rounds.ratings(rating_round):
+            if x.annotator == suspect:
+                own[(x.task, x.dimension)] = x.score
+            else:
+                others.setdefault((x.task, x.dimension), []).append(x.score)
+        uid = ensure_user(rounds.client, SimulatedAnnotator("inspector", seed=self.cfg.seed * 10 + 31))
+        rejected = 0
+        for t, info in sorted(rounds.ledger.tasks(insp.id).items()):
+            src_task = info["data"]["src_task"]
+            off = any(np.mean(others.get((src_task, d), [own[(src_task, d)]])) - own[(src_task, d)] > 1.0
+                      for d in ("motion_quality", "reaction_plausibility") if (src_task, d) in own)
+            rejected += off
+            submit(rounds.client, info["ls_task_id"], uid,
+                   [choices_region("verdict", ["reject" if off else "accept"], "summary")])
+        rounds.pull(insp.id)
+        rounds.close(insp.id, pull=False)
+        return insp, rejected
 
     # -- 9. release
     def step_release(self, res: DemoResult) -> dict[str, Any]:
