@@ -14,6 +14,9 @@ PRINT_RESULTS = {
     "annotate round status", "annotate round pull", "annotate round close", "annotate instructions list", "train",
     "split", "release build", "release verify", "release list", "release diff", "bench run", "leaderboard",
 }
+#: batch jobs over many units: they take --max-failures
+BATCH = {"convert amass", "convert egohumans", "convert harmony4d", "convert interx", "convert joints", "render",
+         "clips cut"}
 #: commands that take a model-size preset (hero | tiny)
 MODEL_PRESET = {"train", "bench run", "generate"}
 
@@ -82,3 +85,5 @@ def test_one_flag_redoes_work_and_results_have_json():
         assert not {"--overwrite", "--fresh", "--no-overwrite", "--no-fresh"} & flags, path
         if path in PRINT_RESULTS:
             assert "--json" in flags, path
+        if path in BATCH:
+            assert "--max-failures" in flags, path

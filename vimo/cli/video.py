@@ -36,6 +36,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 JSON = inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                          default=typer.Option(False, "--json", help="print the summary as JSON"))
+MAX_FAILURES = inspect.Parameter("max_failures", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
+    0, help="exit non-zero when more clips than this fail (their reasons are printed; finished clips are skipped "
+            "on a re-run)"))
 SIZE = dict(cli_type=Optional[str], parse=_parse_size)
 
 #: how RenderOptions' fields appear on the command line (the rest: --<field-name>, help = the field's docstring)
@@ -47,7 +50,7 @@ RENDER_SPECS = {
 }
 
 
-def _render(*, json_out: bool = False, **kwargs: Any) -> None:
+def _render(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) -> None:
     from vimo.pipelines.video.render import RenderOptions, render_workspace
 
     summary = render_workspace(RenderOptions(**config_values(kwargs, RenderOptions, RENDER_SPECS)),
@@ -60,7 +63,7 @@ def _render(*, json_out: bool = False, **kwargs: Any) -> None:
                       f"({summary.fps:.1f} frames/s)")
         for cid, reason in summary.failures:
             console.print(f"[red]failed[/] {cid}: {reason}", markup=True, highlight=False)
-    if summary.failed:
+    if summary.failed > max_failures:
         raise typer.Exit(1)
 
 
@@ -74,7 +77,7 @@ def _build_render() -> Any:
     vimo render --workspace ws --subject reactor\n
     vimo render --workspace ws --camera orbit --size 640x360 --workers 2
     """
-    return with_signature(lambda **kw: _render(**kw), config_parameters(RenderOptions, RENDER_SPECS) + [JSON],
+    return with_signature(lambda **kw: _render(**kw), config_parameters(RenderOptions, RENDER_SPECS) + [MAX_FAILURES, JSON],
                           name="render", doc=doc)
 
 
@@ -87,7 +90,7 @@ CUT_SPECS = {
 }
 
 
-def _clips_cut(*, json_out: bool = False, **kwargs: Any) -> None:
+def _clips_cut(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) -> None:
     from vimo.pipelines.video.clips import CutOptions, cut_workspace
 
     summary = cut_workspace(CutOptions(**config_values(kwargs, CutOptions, CUT_SPECS)), progress=_progress("cut"))
@@ -98,7 +101,7 @@ def _clips_cut(*, json_out: bool = False, **kwargs: Any) -> None:
                       f"clips; {summary.frames} frames ({summary.filled_frames} dropped frames filled)")
         for cid, reason in summary.failures:
             console.print(f"[red]failed[/] {cid}: {reason}", markup=True, highlight=False)
-    if summary.failed:
+    if summary.failed > max_failures:
         raise typer.Exit(1)
 
 
@@ -110,7 +113,7 @@ def _build_cut() -> Any:
     vimo clips cut egohumans /data/egohumans --workspace ws\n
     vimo clips cut harmony4d /data/Harmony4D --workspace ws --camera exo:cam05 --size 1280x720
     """
-    return with_signature(lambda **kw: _clips_cut(**kw), config_parameters(CutOptions, CUT_SPECS) + [JSON],
+    return with_signature(lambda **kw: _clips_cut(**kw), config_parameters(CutOptions, CUT_SPECS) + [MAX_FAILURES, JSON],
                           name="clips_cut", doc=doc)
 
 
