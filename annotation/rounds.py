@@ -36,6 +36,7 @@ from vimo.annotation.ledger import AnnotationRecord, Ledger, RoundRecord, now
 from vimo.annotation.writeback import WriteBack, policy_of, write_back
 from vimo.atomic import write_bytes, write_json
 from vimo.errors import InputFormatError, VimoError, WorkspaceError, require_inside
+from vimo.workspace import exports_dir, round_dir, templates_dir, videos_dir
 
 STAGES: tuple[str, ...] = ("trial", "main")
 DEFAULT_OVERLAP = {"trial": 3, "main": 1}
@@ -200,9 +201,9 @@ class Rounds:
                  ledger: Ledger | None = None, templates: Templates | None = None):
         self.workspace = Path(workspace).resolve()
         self.client = client
-        self.media_root = Path(media_root).resolve() if media_root else self.workspace / "videos"
+        self.media_root = Path(media_root).resolve() if media_root else videos_dir(self.workspace)
         self.ledger = ledger or Ledger.of(self.workspace)
-        self.templates = templates or Templates(self.workspace / "annotation" / "templates")
+        self.templates = templates or Templates(templates_dir(self.workspace))
 
     @property
     def catalog(self) -> Any:
@@ -215,10 +216,10 @@ class Rounds:
 
     # ---- paths ----------------------------------------------------------------------------
     def round_dir(self, round_id: str) -> Path:
-        return self.workspace / "annotation" / "rounds" / round_id
+        return round_dir(self.workspace, round_id)
 
     def exports_dir(self, round_id: str) -> Path:
-        return self.workspace / "annotation" / "exports" / round_id
+        return exports_dir(self.workspace, round_id)
 
     # ---- create ---------------------------------------------------------------------------
     def create(self, kind: str, stage: str, *, overlap: int | None = None, max_per_annotator: int | None = None,

@@ -29,6 +29,7 @@ from typing import Any
 
 from vimo.atomic import write_json
 from vimo.errors import VimoError, WorkspaceError
+from vimo.workspace import annotation_dir, videos_dir
 
 LABEL_STUDIO_VERSION = "1.23.2"
 BIN_ENV = "VIMO_LABEL_STUDIO_BIN"
@@ -72,9 +73,9 @@ class ServerPaths:
     @classmethod
     def of(cls, workspace: str | Path, media_root: str | Path | None = None) -> "ServerPaths":
         ws = Path(workspace).resolve()
-        root = ws / "annotation"
+        root = annotation_dir(ws)
         return cls(root, root / "label-studio", root / "server.json", root / "server.log",
-                   Path(media_root).resolve() if media_root else ws / "videos")
+                   Path(media_root).resolve() if media_root else videos_dir(ws))
 
 
 @dataclass

@@ -46,6 +46,7 @@ from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
 from vimo.workspace import Workspace
+from vimo.workspace import clips_dir, quarantine_dir
 
 CLIP_FORMAT = "vimo-clip"
 CLIP_FORMAT_VERSION = 1
@@ -220,10 +221,6 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
     return buf.getvalue()
-
-
-def clips_dir(workspace: str | Path) -> Path:
-    return Path(workspace) / "clips"
 
 
 def write_clip(workspace: str | Path, clip: ClipData) -> Path:
@@ -402,7 +399,7 @@ def item_record_path(workspace: str | Path, source: str, key: str) -> Path:
 
 
 def quarantine_path(workspace: str | Path, source: str, key: str) -> Path:
-    return Path(workspace) / "quarantine" / source / f"{_SAFE.sub('_', key)}.json"
+    return quarantine_dir(workspace, source) / f"{_SAFE.sub('_', key)}.json"
 
 
 def _done(job: ItemJob) -> list[str] | None:

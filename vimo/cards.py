@@ -20,6 +20,7 @@ import numpy as np
 
 from vimo import atomic
 from vimo.errors import InputFormatError, VimoError
+from vimo.workspace import round_dir
 
 FIGURES = "meta/figures"
 HERO_CITATION = """```bibtex
@@ -110,7 +111,7 @@ def annotation_summary(workspace: str | Path | None) -> dict[str, Any] | None:
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     scores[dim].append(float(value))
         alpha: dict[str, Any] = {}
-        report = root / "annotation" / "rounds" / r["id"] / "report.json"
+        report = round_dir(root, r["id"]) / "report.json"
         if report.is_file():
             try:
                 alpha = (json.loads(report.read_text()).get("summary") or {}).get("alpha_ordinal") or {}

@@ -25,6 +25,43 @@ CATALOG_NAME = "catalog.sqlite"
 FOLDERS = ("clips", "videos", "rounds", "releases", "quarantine", "cache", "logs", "annotation")
 
 
+# -- the layout: every module builds workspace paths through these (one owner of the path templates) ---------
+def catalog_path(root: str | Path) -> Path:
+    return Path(root) / CATALOG_NAME
+
+
+def clips_dir(root: str | Path) -> Path:
+    """clips/<clip_id>/ (meta.json, features and joints of each person; pipelines.convert writes them)"""
+    return Path(root) / "clips"
+
+
+def videos_dir(root: str | Path) -> Path:
+    """videos/ (every video file; the Label Studio media root)"""
+    return Path(root) / "videos"
+
+
+def quarantine_dir(root: str | Path, source: str | None = None) -> Path:
+    """quarantine/[<source>/] (one JSON reason per quarantined unit)"""
+    return Path(root) / "quarantine" / source if source else Path(root) / "quarantine"
+
+
+def annotation_dir(root: str | Path) -> Path:
+    """annotation/ (label-studio/ data, templates/, rounds/<id>/ reports, exports/<id>/ snapshots)"""
+    return Path(root) / "annotation"
+
+
+def round_dir(root: str | Path, round_id: str) -> Path:
+    return annotation_dir(root) / "rounds" / round_id
+
+
+def exports_dir(root: str | Path, round_id: str) -> Path:
+    return annotation_dir(root) / "exports" / round_id
+
+
+def templates_dir(root: str | Path) -> Path:
+    return annotation_dir(root) / "templates"
+
+
 @dataclass
 class Workspace:
     root: Path

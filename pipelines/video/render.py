@@ -44,6 +44,7 @@ from vimo.pipelines.video import encode  # noqa: E402
 from vimo.pipelines.video.batch import VideoResult, VideoSummary, run_and_record  # noqa: E402
 from vimo.pipelines.video.camera import CAMERAS, CameraPath, camera_path  # noqa: E402
 from vimo.pipelines.video.mannequin import build_mannequin, vertex_normals  # noqa: E402
+from vimo.workspace import clips_dir  # noqa: E402
 
 #: the render format: bump when the look of a rendered video changes (re-runs then redo every clip)
 RENDER_VERSION = 1
@@ -345,10 +346,10 @@ def render_clip(job: RenderJob) -> RenderResult:
     t0 = time.perf_counter()
     ws = Path(job.workspace)
     try:
-        meta, actor, reactor = load_clip_joints(ws / "clips" / job.clip_id)
+        meta, actor, reactor = load_clip_joints(clips_dir(ws) / job.clip_id)
         if actor is None and job.subject == "actor":
             raise MotionError("the clip has no actor to render (a single-person source)",
-                              path=ws / "clips" / job.clip_id, fix="render clips of two-person sources")
+                              path=clips_dir(ws) / job.clip_id, fix="render clips of two-person sources")
         clip_fps = float(meta.get("fps", 20.0))
         actor_r = None if actor is None else resample(actor, clip_fps, job.fps)
         reactor_r = resample(reactor, clip_fps, job.fps)
@@ -391,7 +392,7 @@ def _up_to_date(ws: Any, job: RenderJob) -> bool:
         path = ws.resolve(row["path"])
     except VimoError:
         return False
-    clip_meta = ws.root / "clips" / job.clip_id / "meta.json"
+    clip_meta = clips_dir(ws.root) / job.clip_id / "meta.json"
     if not path.is_file() or not clip_meta.is_file():
         return False
     import json

@@ -331,7 +331,9 @@ def instructions_list(workspace: Optional[Path] = typer.Option(None, "--workspac
     """
     from vimo.annotation.labeling import KINDS, Templates
 
-    t = Templates(workspace / "annotation" / "templates" if workspace else None)
+    from vimo.workspace import templates_dir
+
+    t = Templates(templates_dir(workspace) if workspace else None)
     versions = {k: {"instructions": t.instruction_versions(k), "configs": t.config_versions(k)} for k in KINDS}
     if as_json:
         _echo_json(versions)

@@ -66,6 +66,7 @@ def run_conversion(name: str, source_class: type, cfg: dict[str, Any], common: d
         TimeRemainingColumn
 
     from vimo.pipelines.convert import ConvertOptions, PreflightError, convert
+    from vimo.workspace import quarantine_dir
 
     source = source_class(common["src"], source_class.config_class(**cfg))
     options = ConvertOptions(workspace=common["workspace"], workers=common["workers"], executor=common["executor"],
@@ -100,7 +101,7 @@ def run_conversion(name: str, source_class: type, cfg: dict[str, Any], common: d
             console.print(f"  [yellow]quarantined[/] {key}: {reason}", highlight=False)
     if summary.over_budget:
         raise VimoError(f"{summary.quarantined} units quarantined, more than --max-failures {summary.max_failures}",
-                        path=Path(common["workspace"]) / "quarantine" / name,
+                        path=quarantine_dir(common["workspace"], name),
                         fix="read the quarantine reasons, fix the inputs and re-run (finished units are skipped)")
 
 
