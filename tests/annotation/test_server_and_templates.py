@@ -102,7 +102,7 @@ def test_cli_against_the_live_server(live_server):
         assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["round", "pull", round_id, "--workspace", ws], env=env)
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["round", "status", round_id, "--workspace", ws])
+    res = runner.invoke(app, ["round", "status", round_id, "--workspace", ws], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and round_id in res.stdout and "tasks_complete" in res.stdout  # a table
     res = runner.invoke(app, ["round", "status", round_id, "--workspace", ws, "--json"])
     status = json.loads(res.stdout)[0]

@@ -74,7 +74,9 @@ def _echo_table(rows: list[dict], columns: list[str] | None = None) -> None:
     from rich.table import Table
 
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
-    table = Table(*columns)
+    table = Table()
+    for i, c in enumerate(columns):
+        table.add_column(c, no_wrap=i == 0)  # ids stay whole
     for r in rows:
         table.add_row(*(json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else
                         ("" if v is None else str(v)) for v in (r.get(c) for c in columns)))
