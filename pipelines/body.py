@@ -142,10 +142,10 @@ def _check_kind(model_type: str, gender: str) -> tuple[str, str]:
 
 # ----------------------------------------------------------------------------- restricted unpickler
 
-class _ChumpyStandIn:
-    """Takes the place of any chumpy class while unpickling; its state holds the array in 'x'."""
+class _StateStandIn:
+    """Built by the unpickler in place of a foreign class: keeps the pickled state, runs nothing."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_ChumpyStandIn":
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_StateStandIn":
         obj = object.__new__(cls)
         obj.state = None
         return obj
@@ -157,21 +157,14 @@ class _ChumpyStandIn:
         self.state = state
 
 
-class _SparseStandIn:
+class _ChumpyStandIn(_StateStandIn):
+    """Takes the place of any chumpy class while unpickling; its state holds the array in 'x'."""
+
+
+class _SparseStandIn(_StateStandIn):
     """Takes the place of a scipy.sparse matrix class; densified after loading."""
 
     layout = ""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_SparseStandIn":
-        obj = object.__new__(cls)
-        obj.state = None
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
 
 
 class _CscStandIn(_SparseStandIn):

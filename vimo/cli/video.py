@@ -55,12 +55,18 @@ def _render(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) -> 
 
     summary = render_workspace(RenderOptions(**config_values(kwargs, RenderOptions, RENDER_SPECS)),
                                progress=_progress("render"))
+    _report_batch(summary, json_out, max_failures,
+                  f"{summary.subject}: rendered {summary.rendered}, skipped {summary.skipped} (up to date), failed "
+                  f"{summary.failed} of {summary.clips} clips; {summary.frames} frames in {summary.seconds:.1f} s "
+                  f"({summary.fps:.1f} frames/s)")
+
+
+def _report_batch(summary: Any, json_out: bool, max_failures: int, line: str) -> None:
+    """A batch job's summary (one line, or JSON), its failures on stderr, exit 1 past --max-failures."""
     if json_out:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     else:
-        result.print(f"{summary.subject}: rendered {summary.rendered}, skipped {summary.skipped} (up to date), failed {summary.failed} "
-                      f"of {summary.clips} clips; {summary.frames} frames in {summary.seconds:.1f} s "
-                      f"({summary.fps:.1f} frames/s)")
+        result.print(line)
         for cid, reason in summary.failures:
             console.print(f"[red]failed[/] {cid}: {reason}", markup=True, highlight=False)
     if summary.failed > max_failures:
@@ -94,15 +100,9 @@ def _clips_cut(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) 
     from vimo.pipelines.video.clips import CutOptions, cut_workspace
 
     summary = cut_workspace(CutOptions(**config_values(kwargs, CutOptions, CUT_SPECS)), progress=_progress("cut"))
-    if json_out:
-        typer.echo(json.dumps(summary.as_dict(), indent=2))
-    else:
-        result.print(f"cut {summary.cut}, skipped {summary.skipped}, failed {summary.failed} of {summary.clips} "
-                      f"clips; {summary.frames} frames ({summary.filled_frames} dropped frames filled)")
-        for cid, reason in summary.failures:
-            console.print(f"[red]failed[/] {cid}: {reason}", markup=True, highlight=False)
-    if summary.failed > max_failures:
-        raise typer.Exit(1)
+    _report_batch(summary, json_out, max_failures,
+                  f"cut {summary.cut}, skipped {summary.skipped}, failed {summary.failed} of {summary.clips} clips; "
+                  f"{summary.frames} frames ({summary.filled_frames} dropped frames filled)")
 
 
 def _build_cut() -> Any:
