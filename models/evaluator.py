@@ -299,8 +299,7 @@ def load_vimo_evaluator(path: str | Path, device: str | torch.device = "cpu") ->
             raise CheckpointError(f"sha256 {digest[:16]}… does not match {sidecar.name} ({recorded[:16]}…)",
                                   path=path, fix="the evaluator was modified; restore it or retrain a new one")
     meta = entry(ckpt, "vimo", path, what="vimo evaluator")
-    family, _, version = EVALUATOR_FORMAT.rpartition("/")
-    check_format_version(meta.get("format"), int(version), what="vimo evaluator", path=path, family=family,
+    check_format_version(meta.get("format"), EVALUATOR_FORMAT, what="vimo evaluator", path=path,
                          older_fix="retrain it with `vimo bench --retrain-evaluator` of this vimo version")
     cfg = EvaluatorConfig(**meta["config"])
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)

@@ -474,9 +474,8 @@ def read_results(path: str | Path) -> dict[str, Any]:
         data = json.loads(p.read_text())
     except ValueError as exc:
         raise InputFormatError(f"is not valid JSON ({exc})", path=p, fix="re-run `vimo bench`") from None
-    family, _, version = RESULTS_FORMAT.rpartition("/")
-    check_format_version(data.get("format") if isinstance(data, dict) else None, int(version), what="results",
-                         path=p, family=family, older_fix="re-run `vimo bench` with this vimo version")
+    check_format_version(data.get("format") if isinstance(data, dict) else None, RESULTS_FORMAT, what="results",
+                         path=p, older_fix="re-run `vimo bench` with this vimo version")
     data["_path"] = str(p)
     return data
 

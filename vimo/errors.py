@@ -64,11 +64,15 @@ def format_number(tag: Any, family: str | None = None) -> int | None:
     return None
 
 
-def check_format_version(found: Any, expected: int, *, what: str, path: str | Path, older_fix: str,
-                         family: str | None = None, error: type[VimoError] | None = None) -> None:
-    """Raise in one line unless `found` (an int or a 'family/N' tag) is `expected`: an older format gets
-    `older_fix` (the migration or rebuild command), a newer one 'upgrade vimo', an unreadable one both.
-    The error is FormatVersionError, or `error` (a format's own error class)."""
+def check_format_version(found: Any, expected: int | str, *, what: str, path: str | Path, older_fix: str,
+                         error: type[VimoError] | None = None) -> None:
+    """Raise in one line unless `found` is `expected` (an int version, or a 'family/N' tag whose family must
+    match): an older format gets `older_fix` (the migration or rebuild command), a newer one 'upgrade vimo',
+    an unreadable one both. The error is FormatVersionError, or `error` (a format's own error class)."""
+    family = None
+    if isinstance(expected, str):
+        family, _, version = expected.rpartition("/")
+        expected = int(version)
     number = format_number(found, family)
     if number == expected:
         return

@@ -125,9 +125,8 @@ def read_mapping(bench_dir: str | Path, name: str) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except ValueError as exc:
         raise InputFormatError(f"is not valid JSON ({exc})", path=path, fix="restore the file from a backup") from None
-    family, _, version = MAPPING_FORMAT.rpartition("/")
-    check_format_version(data.get("format") if isinstance(data, dict) else None, int(version),
-                         what="human-evaluation mapping", path=path, family=family,
+    check_format_version(data.get("format") if isinstance(data, dict) else None, MAPPING_FORMAT,
+                         what="human-evaluation mapping", path=path,
                          older_fix="push the round again under a new name with this vimo")
     if not data.get("round"):
         raise InputFormatError(f"is not a {MAPPING_FORMAT} mapping with a round", path=path,
