@@ -86,6 +86,13 @@ class TransformerConfig:
     """probability of the causal mask per training sample under `attention = hybrid`"""
 
 
+def epochs_reaching(epochs: int, min_steps: int, steps_per_epoch: int) -> int:
+    """`epochs`, raised so that at least `min_steps` optimiser steps run (0: no floor)."""
+    if min_steps and steps_per_epoch > 0:
+        return max(epochs, -(-min_steps // steps_per_epoch))
+    return epochs
+
+
 @dataclass
 class StageRecipe:
     """Optimiser and schedule of one training stage (AdamW, linear warm-up, MultiStepLR)."""
@@ -119,11 +126,7 @@ class StageRecipe:
 
     def resolved_epochs(self, steps_per_epoch: int, epochs: int | None = None) -> int:
         """`epochs` when given, else this recipe's epochs raised to reach `min_steps` optimiser steps."""
-        if epochs is not None:
-            return epochs
-        if self.min_steps and steps_per_epoch > 0:
-            return max(self.epochs, -(-self.min_steps // steps_per_epoch))
-        return self.epochs
+        return epochs if epochs is not None else epochs_reaching(self.epochs, self.min_steps, steps_per_epoch)
 
     def evaluates_after(self, epoch: int, epochs: int) -> bool:
         """Whether the in-training evaluation runs after epoch `epoch` (1-based) of `epochs`."""

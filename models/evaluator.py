@@ -28,6 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from vimo.atomic import load_npy, sha256_file, write_bytes, write_text
 from vimo.errors import InputFormatError, check_format_version
 from vimo.models.checkpoints import CheckpointError, entry, load_strict, read_checkpoint
+from vimo.models.configs import epochs_reaching
 from vimo.motion.skeleton import FEATURE_DIM
 
 
@@ -373,9 +374,7 @@ def train_vimo_evaluator(motions: list[np.ndarray], videos: list[np.ndarray], vi
     index = {v: i for i, v in enumerate(dict.fromkeys(video_ids))}
     ids = np.array([index[v] for v in video_ids])
     history = []
-    epochs = training.epochs
-    if training.min_steps:
-        epochs = max(epochs, -(-training.min_steps // max(len(plan.epoch(0)), 1)))
+    epochs = epochs_reaching(training.epochs, training.min_steps, len(plan.epoch(0)))
     for epoch in range(epochs):
         total = 0.0
         batches = plan.epoch(epoch)
