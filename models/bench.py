@@ -137,6 +137,10 @@ class BenchConfig:
     """checkpoint selection when training: `val` (the in-training FID of every stage on val.txt; keeps
     net_best_fid.tar), `test` (official HERO: the same on the test split, labelled in results), `none` (last
     epoch); with given checkpoints: the set they were selected on (checked against their selection.json)"""
+    min_val_pairs: int = 20
+    """select_on `val` needs at least this many usable val pairs: an FID on fewer ranks checkpoints by noise
+    (a 9-pair val set kept a half-trained RVQ), so below it every stage keeps its last epoch (select_on `none`,
+    noted in results)"""
     select_by_fid: bool = True
     """False: no selection (the same as select_on `none`; kept for older callers)"""
     epochs: int | None = None
@@ -258,6 +262,11 @@ class Bench:
             raise InputFormatError(f"unknown selection set '{cfg.select_on}'", fix="use --select-on val, test or none")
         self.select_on = cfg.select_on if cfg.select_by_fid else "none"
         self.val_pairs, self.val_notes = self._val_pairs()
+        if self.select_on == "val" and self.val_pairs is not None and len(self.val_pairs) < cfg.min_val_pairs:
+            self.val_notes.append(
+                f"selection: {len(self.val_pairs)} usable val pairs, fewer than min_val_pairs {cfg.min_val_pairs}: an "
+                f"FID on so few pairs ranks checkpoints by noise, so every stage keeps its last epoch (select_on none)")
+            self.select_on = "none"
         if will_train and self.select_on != "none":
             self.selection_pairs()  # a release without val pairs fails before any work
         t0 = time.perf_counter()
@@ -590,6 +599,14 @@ class Bench:
 
         @torch.no_grad()
         def evaluate(model: torch.nn.Module, epoch: int) -> dict[str, float]:
+            # every evaluation (the RVQ's loading included) draws from one seed on a forked RNG: the FID is a
+            # function of the weights alone (two runs reaching the same weights select alike) and training's random
+            # stream is untouched (HERO draws from the training stream, so its selection also depends on history)
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed(self.cfg.seed)
+                return {"fid": M.fid(gt_emb, np.concatenate(generate(model)))}
+
+        def generate(model: torch.nn.Module) -> list[np.ndarray]:
             was = model.training
             model.eval()
             rvq = model if stage == "rvq" else load_rvq_run(rvq_dir, p, self.device)[0]
@@ -607,7 +624,7 @@ class Bench:
                     out = rvq.forward_decoder(model.generate(codes[..., 0], video, tokens, cond_scale=2.0))
                 rows.append(self.embed(ev, out.float().cpu().numpy(), lens))
             model.train(was)
-            return {"fid": M.fid(gt_emb, np.concatenate(rows))}
+            return rows
 
         return evaluate
 
@@ -755,7 +772,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for name, idx in subsets.items():
             sets[name if name != "test" else "splits_test"] = bench.eval_set(name, idx)
     sets["test"].notes.extend(subset_notes)
-    if cfg.checkpoints is None and bench.select_on == "val":
+    if cfg.checkpoints is None and cfg.select_on == "val" and cfg.select_by_fid:
         sets["test"].notes.extend(bench.val_notes)
     longer = bench.longer_counts()
     trained = [w for w, here in (("HERO's transformers", cfg.checkpoints is None),

@@ -24,7 +24,8 @@ from vimo.models.report import (
 
 from .conftest import write_tiny_release
 
-FAST = dict(preset="tiny", replications=2, epochs=1, evaluator_epochs=3, progress=False)
+#: min_val_pairs 2: these tiny releases select on 3 val pairs (the default 20 would keep the last epochs)
+FAST = dict(preset="tiny", replications=2, epochs=1, evaluator_epochs=3, progress=False, min_val_pairs=2)
 
 
 def _app(fn):
@@ -258,3 +259,36 @@ def test_a_release_without_val_fails_in_one_line_and_test_selection_is_labelled(
                               evaluator=tmp_path / "t/evaluator/evaluator.tar", **FAST))
     with pytest.raises(InputFormatError, match="unknown selection set"):
         Bench(BenchConfig(release=release, out=tmp_path / "v", select_on="train", **FAST))
+
+
+def test_a_val_set_below_min_val_pairs_keeps_the_last_epochs_and_says_so(run, tmp_path):
+    _, release, *_ = run  # 3 val pairs
+    fast = {**FAST, "min_val_pairs": 4}
+    bench = Bench(BenchConfig(release=release, out=tmp_path / "b", **fast), will_train=True)
+    assert bench.select_on == "none" and bench.selection_record() == {"select_on": "none"}
+    assert any("3 usable val pairs, fewer than min_val_pairs 4" in n and "keeps its last epoch" in n
+               for n in bench.val_notes)
+    assert Bench(BenchConfig(release=release, out=tmp_path / "c", **{**fast, "min_val_pairs": 3})).select_on == "val"
+
+
+def test_in_training_fid_depends_on_the_weights_alone(run, tmp_path):
+    """The selection FID draws from one seed on a forked RNG: the same weights score the same whatever the
+    training stream's state, and the training stream is not consumed."""
+    from vimo.models.evaluator import load_evaluator
+    from vimo.models.variants import load_variant, variant_runs
+
+    tmp, release, *_ = run
+    bench = Bench(BenchConfig(release=release, out=tmp_path / "b", **FAST), will_train=True)
+    ev = load_evaluator(tmp / "b/evaluator/evaluator.tar")
+    p = bench.p
+    runs = variant_runs(tmp / "b/checkpoints", p, p)
+    hero = load_variant(runs, p, "cpu")
+    evaluate = bench.selection_hook("mask", ev, runs.rvq)
+    scores = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        scores.append(evaluate(hero.mask, 0)["fid"])
+        after = torch.rand(3)
+        torch.manual_seed(seed)
+        assert torch.equal(after, torch.rand(3))  # the evaluation drew nothing from the caller's stream
+    assert math.isfinite(scores[0]) and scores[0] == scores[1]
