@@ -14,8 +14,28 @@ from vimo.errors import MotionError
 from vimo.motion import recover_from_ric, uniform_skeleton
 from vimo.motion.skeleton import FACE_JOINTS, FOOT_LEFT, FOOT_RIGHT, PARENTS
 
-#: an up estimate within this angle of a signed coordinate axis is snapped to it exactly
+#: an up estimate within this angle of a signed coordinate axis is snapped to it exactly (no QA flag)
 SNAP_DEG = 5.0
+#: in a world declared axis-aligned (gravity-aligned), a floor-plane estimate farther than this from every
+#: axis means the declaration does not hold for the sequence: MotionError instead of a snap. Gravity
+#: alignment of SLAM / COLMAP worlds is good to a degree or two and the floor fit to about a degree, so
+#: 15 degrees is far outside both, yet well inside the 54.7 degrees at which a direction is farthest from
+#: every axis (a world tilted 20 degrees off every axis is refused)
+FLOOR_AXIS_LIMIT_DEG = 15.0
+#: the same limit when the floor is not usable and the mean pelvis->neck direction stands in: bodies
+#: lean with the motion (runners 10-25 degrees), so only a direction this far from every axis is refused
+BODY_AXIS_LIMIT_DEG = 35.0
+#: stance feet are looked for per person in windows of this many frames (1 s at 20 fps: longer
+#: than the flight of a jump, short enough that a slightly wrong up direction changes little)
+STANCE_WINDOW_FRAMES = 20
+#: a window's lower toe counts as standing when within this height of the window's (second) lowest
+STANCE_TOLERANCE_M = 0.04
+#: floor points farther than this from the fitted plane are dropped and the plane refitted
+FLOOR_TRIM_M = 0.03
+#: the floor normal is refused when it is farther than this from the mean body direction
+FLOOR_BODY_AGREEMENT_DEG = 30.0
+#: the floor normal is refused when its estimated tilt error (standard error) is above this
+FLOOR_TILT_SE_DEG = 0.5
 #: a source whose up axis is documented is quarantined when the bodies disagree by more than this
 DECLARED_UP_TOLERANCE_DEG = 10.0
 #: plausible median pelvis->head distance of a person, metres
@@ -37,21 +57,29 @@ _AXES = {"+x": (1, 0, 0), "-x": (-1, 0, 0), "+y": (0, 1, 0), "-y": (0, -1, 0), "
 class UpEstimate:
     """The world's up direction as seen from the bodies, and the rotation that makes it +Y.
 
-    rotation: (3, 3) proper rotation with rotation @ up = +Y (exactly a signed permutation when snapped).
+    up: the estimate (unit vector, world frame); method: "floor" (plane under the stance feet) or "body"
+    (mean pelvis->neck direction); off_axis_deg: angle from `up` to `nearest_axis`; snapped: rotated by the
+    nearest axis instead of `up`; axis_aligned: the source declared its world axis-aligned (then always
+    snapped); rotation: (3, 3) proper rotation taking the snapped axis (or `up`) to +Y, exactly a signed
+    permutation when snapped; qa_flags: "up_axis_estimated" (rotated by the raw estimate) or
+    "up_axis_snapped_far" (an axis-aligned world snapped from beyond SNAP_DEG).
     """
 
     up: tuple[float, float, float]
-    method: str  # "floor" (plane through the feet) or "body" (mean pelvis->neck direction)
+    method: str
     nearest_axis: str
     off_axis_deg: float
     snapped: bool
     rotation: tuple[tuple[float, ...], ...]
+    axis_aligned: bool = False
+    qa_flags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["up"] = [round(v, 6) for v in self.up]
         d["off_axis_deg"] = round(self.off_axis_deg, 4)
         d["rotation"] = [[round(v, 9) for v in row] for row in self.rotation]
+        d["qa_flags"] = list(self.qa_flags)
         return d
 
 
@@ -90,74 +118,136 @@ def _nearest_axis(u: np.ndarray) -> tuple[str, float]:
     return best, angle
 
 
-def body_up(persons: list[np.ndarray]) -> np.ndarray:
+def body_up(persons: list[np.ndarray], *, path: object = None) -> np.ndarray:
     """Mean pelvis->neck direction over all persons and finite frames (unit vector)."""
     dirs = []
     for j in persons:
-        d = j[:, _NECK] - j[:, _PELVIS]
+        d = np.asarray(j, dtype=np.float64)[:, _NECK] - np.asarray(j, dtype=np.float64)[:, _PELVIS]
         n = np.linalg.norm(d, axis=-1, keepdims=True)
         ok = np.isfinite(n[:, 0]) & (n[:, 0] > 1e-6)
         dirs.append(d[ok] / n[ok])
     if not dirs or sum(len(d) for d in dirs) == 0:
-        raise MotionError("no finite frames to estimate the up direction from", fix="check the joints")
+        raise MotionError("no finite frames to estimate the up direction from", path=path,
+                          fix="check the joints (every person is NaN in every frame)")
     m = np.concatenate(dirs).mean(axis=0)
     return m / np.linalg.norm(m)
 
 
-def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray | None:
-    """Normal of the floor under the standing feet (sign towards `rough_up`), or None when the feet
-    do not span a plane. Per frame and person the lower toe is taken (the stance foot); the plane is
-    fitted by least squares, trimming points more than 3 cm off it, three times. None when the
-    toes spread less than ~8 cm in either floor direction, when the off-plane scatter over the
-    narrower spread leaves the tilt uncertain by more than 1 degree, or when the plane and the
-    bodies disagree by more than 15 degrees."""
-    pts = []
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.acos(float(np.clip(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)), -1, 1))))
+
+
+def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray, int]:
+    """Toe positions of standing feet: (N, 3) points and the number of (person, window) groups they come from.
+
+    Per person and finite frame the lower toe along `up` is taken; per window of STANCE_WINDOW_FRAMES frames
+    only those within STANCE_TOLERANCE_M of the window's second-lowest (so one stray frame cannot set the
+    floor) are kept, which drops the frames of a jump or a running stride's flight. NaN frames are skipped.
+    """
+    pts, groups = [], 0
     for j in persons:
-        toes = j[:, list(_TOES)]
-        ok = np.isfinite(toes).all(axis=(1, 2))
-        toes = toes[ok]
-        if len(toes) == 0:
+        toes = np.asarray(j, dtype=np.float64)[:, list(_TOES)]
+        frames = np.flatnonzero(np.isfinite(toes).all(axis=(1, 2)))
+        if len(frames) == 0:
             continue
-        lower = np.argmin(toes @ rough_up, axis=1)
-        pts.append(toes[np.arange(len(toes)), lower])
-    if not pts:
-        return None
-    p = np.concatenate(pts)
-    if len(p) < 12:
-        return None
-    keep = np.ones(len(p), dtype=bool)
-    n = rough_up
-    for _ in range(3):
-        q = p[keep]
+        toes = toes[frames]
+        h = toes @ up
+        lower = np.argmin(h, axis=1)
+        p, hp = toes[np.arange(len(toes)), lower], h[np.arange(len(toes)), lower]
+        windows = frames // STANCE_WINDOW_FRAMES
+        for w in np.unique(windows):
+            sel = np.flatnonzero(windows == w)
+            if len(sel) < 3:
+                continue
+            low = np.partition(hp[sel], 1)[1]
+            pts.append(p[sel[hp[sel] <= low + STANCE_TOLERANCE_M]])
+            groups += 1
+    return (np.concatenate(pts) if pts else np.zeros((0, 3))), groups
+
+
+def _fit_plane(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Least-squares plane through (N, 3) points, refitted three times without the points farther than
+    FLOOR_TRIM_M: (unit normal on the side of `up`, RMS spreads (3,) of the kept points along the plane's
+    axes, widest first, the last being the off-plane scatter), or None when fewer than 12 points remain."""
+    keep = np.ones(len(points), dtype=bool)
+    for _ in range(4):
+        q = points[keep]
         if len(q) < 12:
             return None
         centre = q.mean(axis=0)
         _, sv, vt = np.linalg.svd(q - centre, full_matrices=False)
-        spread = sv / math.sqrt(len(q))
-        if spread[1] < 0.08:
+        n = vt[2] if np.dot(vt[2], up) >= 0 else -vt[2]
+        keep = np.abs((points - centre) @ n) <= FLOOR_TRIM_M
+    return n, sv / math.sqrt(len(q))
+
+
+def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray | None:
+    """Normal of the floor under the standing feet (sign towards `rough_up`), or None when the feet do not
+    define it well.
+
+    The stance toes (`stance_points`) are chosen along the current up guess, a plane is fitted to them
+    (`_fit_plane`), and the two steps repeat with the plane's normal until it stops moving, so a first
+    guess tilted by the bodies' lean (`rough_up`) only seeds the search. None when the stance toes spread
+    less than 8 cm in either floor direction, when the tilt's standard error (off-plane scatter over the
+    narrower spread, over the square root of the number of stance windows) exceeds FLOOR_TILT_SE_DEG, or
+    when the plane and the bodies disagree by more than FLOOR_BODY_AGREEMENT_DEG.
+    """
+    rough = np.asarray(rough_up, dtype=np.float64) / np.linalg.norm(rough_up)
+    n = rough
+    for _ in range(8):
+        points, groups = stance_points(persons, n)
+        fit = _fit_plane(points, rough)
+        if fit is None:
             return None
-        n = vt[2] if np.dot(vt[2], rough_up) >= 0 else -vt[2]
-        keep = np.abs((p - centre) @ n) <= 0.03
-    # the tilt is only known to about (height noise / spread): demand better than 1 degree
-    if spread[2] / spread[1] > math.tan(math.radians(1.0)):
+        new, spread = fit
+        moved = _angle_deg(new, n)
+        n = new
+        if moved < 1e-3:
+            break
+    if spread[1] < 0.08:
         return None
-    if np.dot(n, rough_up) < math.cos(math.radians(15)):
+    if math.degrees(math.atan(spread[2] / (spread[1] * math.sqrt(groups)))) > FLOOR_TILT_SE_DEG:
+        return None
+    if _angle_deg(n, rough) > FLOOR_BODY_AGREEMENT_DEG:
         return None
     return n / np.linalg.norm(n)
 
 
-def estimate_up(persons: list[np.ndarray], *, snap_deg: float = SNAP_DEG) -> UpEstimate:
-    """Estimate the up direction from the bodies: the feet's floor plane when it is well defined,
-    else the mean pelvis->neck direction; snap to the nearest signed axis within `snap_deg`."""
-    rough = body_up(persons)
+def estimate_up(persons: list[np.ndarray], *, snap_deg: float = SNAP_DEG, axis_aligned: bool = False,
+                path: object = None) -> UpEstimate:
+    """Estimate the up direction from the bodies and the rotation that makes it +Y.
+
+    persons: (T, 22, 3) joints each, any shared world frame; NaN frames (a person absent) are skipped.
+    The estimate is the normal of the floor under the stance feet (`floor_normal`) when it is well defined,
+    else the mean pelvis->neck direction (`body_up`), which also seeds the floor search and picks the
+    normal's sign. Then:
+      axis_aligned=False: snapped to the nearest signed axis within `snap_deg`, else rotated by the
+        estimate itself (QA flag up_axis_estimated);
+      axis_aligned=True (the source's world is gravity-aligned, so a lean must not tilt a clip): always
+        snapped to the nearest signed axis, with the flag up_axis_snapped_far beyond `snap_deg`, and a
+        MotionError when no axis is plausible: farther than FLOOR_AXIS_LIMIT_DEG (floor estimate) or
+        BODY_AXIS_LIMIT_DEG (body estimate) from every axis.
+    """
+    rough = body_up(persons, path=path)
     normal = floor_normal(persons, rough)
     up, method = (rough, "body") if normal is None else (normal, "floor")
     axis, angle = _nearest_axis(up)
-    snapped = angle <= snap_deg
-    target = axis_vector(axis) if snapped else up
-    rot = rotation_to_y_up(target)
+    if axis_aligned:
+        limit = FLOOR_AXIS_LIMIT_DEG if method == "floor" else BODY_AXIS_LIMIT_DEG
+        if angle > limit:
+            raise MotionError(
+                f"the world is declared axis-aligned, but the up direction estimated from the {method} "
+                f"{np.round(up, 3).tolist()} is {angle:.1f} degrees from the nearest axis {axis} (limit {limit:g})",
+                path=path, fix="check that this sequence's world frame is gravity-aligned, or exclude the sequence")
+        snapped = True
+        flags = ("up_axis_snapped_far",) if angle > snap_deg else ()
+    else:
+        snapped = angle <= snap_deg
+        flags = () if snapped else ("up_axis_estimated",)
+    rot = rotation_to_y_up(axis_vector(axis) if snapped else up)
     return UpEstimate(up=tuple(float(v) for v in up), method=method, nearest_axis=axis, off_axis_deg=angle,
-                      snapped=snapped, rotation=tuple(tuple(float(v) for v in row) for row in rot))
+                      snapped=snapped, rotation=tuple(tuple(float(v) for v in row) for row in rot),
+                      axis_aligned=axis_aligned, qa_flags=flags)
 
 
 def check_declared_up(persons: list[np.ndarray], declared: str, *, path: object,

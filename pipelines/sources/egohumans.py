@@ -5,8 +5,8 @@
 
 Layout and facts: docs/sources.md §3. No body model is needed: every per-frame dict holds
 the fitted SMPL `joints` (SMPL-45 keypoints, the first 22 are the body joints). The world is the
-anchor Aria's SLAM frame, whose up direction is not documented, so it is estimated per sequence
-from the bodies (canonical.estimate_up) and snapped to an axis when within a few degrees.
+anchor Aria's SLAM frame, gravity-aligned but with an undocumented up axis: the axis is estimated per
+sequence from the stance feet (canonical.estimate_up, axis_aligned) and the world snapped to it exactly.
 
 Which person reacts is a rule (there are no labels): by default every ordered pair of valid
 wearers (reactor, actor) gives clips over the frames where the reactor faces the actor within
@@ -108,6 +108,9 @@ class PerFrameSmplSource(Source):
     config: EgoHumansConfig
     fps: ClassVar[float] = FPS
     redistributable: ClassVar[bool] = REDISTRIBUTABLE
+    #: the world is gravity-aligned (Aria SLAM; Harmony4D's COLMAP frame made so): the up estimate only picks
+    #: the axis, so a lean never tilts a clip (canonical.estimate_up)
+    world_axis_aligned: ClassVar[bool] = True
 
     # -- what differs between the two datasets
     def sequence_dirs(self) -> list[tuple[str, Path]]:
@@ -214,12 +217,12 @@ class PerFrameSmplSource(Source):
             raise MotionError(f"{len(valid)} valid person(s) ({', '.join(valid) or 'none'}), two are needed",
                               path=smpl, fix="check the invalid-person list of this sequence")
         people = [joints[p] for p in valid]
-        up = canonical.estimate_up(people)
+        up = canonical.estimate_up(people, axis_aligned=self.world_axis_aligned, path=smpl)
         rot = np.array(up.rotation)
         world = {p: canonical.apply_rotation(joints[p], rot) for p in valid}
         for p in valid:
             canonical.check_units(world[p], self.fps, path=smpl, who=p)
-        flags = [] if up.snapped else ["up_axis_estimated"]
+        flags = list(up.qa_flags)
         wearers = {p for p in valid if (seq_dir / "ego" / p).is_dir()} if self.config.reactor_must_wear_aria \
             else set(valid)
         min_frames = max(2, int(round(self.config.min_seconds * self.fps)))

@@ -7,7 +7,8 @@ Layout and facts: docs/sources.md §4. Same per-frame dict format as Ego-Humans,
 `aria01` / `aria02` (also in exo-only sequences, where nobody wears glasses: there, the default
 rule that the reactor wears an Aria finds no reactor; pass --no-reactor-must-wear-aria). The
 official split is the top folder (train/ or test/) and is part of every clip id, because the
-same sequence name exists in both. Up is estimated per sequence (Z-up worlds have been seen).
+same sequence name exists in both. The world is gravity-aligned (world_axis_aligned, inherited): its up
+axis is estimated per sequence and snapped to exactly (Z-up worlds have been seen).
 """
 from __future__ import annotations
 

@@ -141,11 +141,12 @@ def test_egohumans_up_axis_invalid_wearer_and_directions(tmp_path):
     m = next(m for m in bb if m.direction == "aria03-aria04")
     np.testing.assert_allclose(m.reactor, tree.expected["02_basketball/004_basketball"]["aria03"], atol=1e-5)
     assert m.qa_flags == []
-    # 14 degrees of tilt: rotated by the estimate and flagged; only the Aria wearer reacts
+    # 14 degrees of tilt in a world declared gravity-aligned: snapped to +Y all the same (never rotated by
+    # the estimate) and flagged with the angle; only the Aria wearer reacts
     (v,) = by["05_volley-001_volley"]
-    assert v.persons["reactor"] == "aria02" and v.qa_flags == ["up_axis_estimated"]
-    assert 13.0 < v.provenance["up_axis"]["off_axis_deg"] < 15.0
-    assert abs(float(canonical.body_up([v.reactor, v.actor])[1]) - 1.0) < 2e-3
+    assert v.persons["reactor"] == "aria02" and v.qa_flags == ["up_axis_snapped_far"]
+    assert 13.0 < v.provenance["up_axis"]["off_axis_deg"] < 15.0 and v.provenance["up_axis"]["axis_aligned"]
+    np.testing.assert_array_equal(v.reactor, tree.written["05_volley/001_volley"]["aria02"].astype(np.float32))
     # 1.5 degrees: snapped to +Y exactly (no residual rotation), not flagged
     snap = by["06_snap-002_snap"][0]
     assert snap.provenance["up_axis"]["snapped"] and snap.qa_flags == []
