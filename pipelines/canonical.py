@@ -28,12 +28,16 @@ BODY_AXIS_LIMIT_DEG = 35.0
 #: stance feet are looked for per person in windows of this many frames (1 s at 20 fps: longer
 #: than the flight of a jump, short enough that a slightly wrong up direction changes little)
 STANCE_WINDOW_FRAMES = 20
-#: a window's lower toe counts as standing when within this height of the window's (second) lowest
+#: a toe moving less than this per frame (half its displacement between the neighbouring frames) is
+#: still: 2.5 cm is 0.5 m/s at 20 fps, while a swinging foot moves 3-6 m/s
+STANCE_STEP_M = 0.025
+#: a still toe counts as standing when within this height of its window's (second) lowest still toe
 STANCE_TOLERANCE_M = 0.04
 #: floor points farther than this from the fitted plane are dropped and the plane refitted
 FLOOR_TRIM_M = 0.03
-#: the floor normal is refused when it is farther than this from the mean body direction
-FLOOR_BODY_AGREEMENT_DEG = 30.0
+#: the floor normal is refused when it is farther than this from the mean body direction (which leans
+#: with running, up to ~30 degrees)
+FLOOR_BODY_AGREEMENT_DEG = 40.0
 #: the floor normal is refused when its estimated tilt error (standard error) is above this
 FLOOR_TILT_SE_DEG = 0.5
 #: a source whose up axis is documented is quarantined when the bodies disagree by more than this
@@ -140,44 +144,54 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray, int]:
     """Toe positions of standing feet: (N, 3) points and the number of (person, window) groups they come from.
 
-    Per person and finite frame the lower toe along `up` is taken; per window of STANCE_WINDOW_FRAMES frames
-    only those within STANCE_TOLERANCE_M of the window's second-lowest (so one stray frame cannot set the
-    floor) are kept, which drops the frames of a jump or a running stride's flight. NaN frames are skipped.
+    A toe stands where it is still (it moves at most STANCE_STEP_M per frame between its neighbours, which no
+    swinging or flying foot does, whatever the up direction) and, per person and window of
+    STANCE_WINDOW_FRAMES frames, lies within STANCE_TOLERANCE_M (along `up`) of the window's second-lowest
+    still toe (so one stray frame cannot set the floor, and a foot held still in the air, e.g. at the top of
+    a jump, is not taken). Frames with NaN (the person absent) or next to one are skipped.
     """
     pts, groups = [], 0
     for j in persons:
         toes = np.asarray(j, dtype=np.float64)[:, list(_TOES)]
-        frames = np.flatnonzero(np.isfinite(toes).all(axis=(1, 2)))
+        if len(toes) < 3:
+            continue
+        step = np.linalg.norm(toes[2:] - toes[:-2], axis=-1) / 2       # (T-2, 2), NaN next to a NaN frame
+        still = np.zeros(toes.shape[:2], dtype=bool)
+        still[1:-1] = step <= STANCE_STEP_M
+        frames, side = np.nonzero(still)
         if len(frames) == 0:
             continue
-        toes = toes[frames]
-        h = toes @ up
-        lower = np.argmin(h, axis=1)
-        p, hp = toes[np.arange(len(toes)), lower], h[np.arange(len(toes)), lower]
+        p = toes[frames, side]
+        h = p @ up
         windows = frames // STANCE_WINDOW_FRAMES
         for w in np.unique(windows):
             sel = np.flatnonzero(windows == w)
             if len(sel) < 3:
                 continue
-            low = np.partition(hp[sel], 1)[1]
-            pts.append(p[sel[hp[sel] <= low + STANCE_TOLERANCE_M]])
+            low = np.partition(h[sel], 1)[1]
+            pts.append(p[sel[h[sel] <= low + STANCE_TOLERANCE_M]])
             groups += 1
     return (np.concatenate(pts) if pts else np.zeros((0, 3))), groups
 
 
 def _fit_plane(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Least-squares plane through (N, 3) points, refitted three times without the points farther than
-    FLOOR_TRIM_M: (unit normal on the side of `up`, RMS spreads (3,) of the kept points along the plane's
-    axes, widest first, the last being the off-plane scatter), or None when fewer than 12 points remain."""
+    """Least-squares plane through the floor points among (N, 3) points: (unit normal on the side of `up`,
+    RMS spreads (3,) of the kept points along the plane's axes, widest first, the last being the off-plane
+    scatter), or None when fewer than 12 points remain.
+
+    The floor is the lower envelope: the first four refits drop the points more than FLOOR_TRIM_M above
+    the plane (feet held still in the air pull a first fit up), the next four those more than FLOOR_TRIM_M
+    off it on either side."""
     keep = np.ones(len(points), dtype=bool)
-    for _ in range(4):
+    for k in range(8):
         q = points[keep]
         if len(q) < 12:
             return None
         centre = q.mean(axis=0)
         _, sv, vt = np.linalg.svd(q - centre, full_matrices=False)
         n = vt[2] if np.dot(vt[2], up) >= 0 else -vt[2]
-        keep = np.abs((points - centre) @ n) <= FLOOR_TRIM_M
+        res = (points - centre) @ n
+        keep = (res <= FLOOR_TRIM_M) & ((res >= -FLOOR_TRIM_M) if k >= 3 else True)
     return n, sv / math.sqrt(len(q))
 
 
