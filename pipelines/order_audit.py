@@ -31,7 +31,7 @@ ONSET_SPEED_MPS = 0.3
 #: the activity must stay above the threshold this long (s) to count as an onset, so that a single
 #: fidget or a tracking spike does not
 ONSET_HOLD_S = 0.25
-#: centred moving-average window (s) applied to the activity before thresholding
+#: centred moving-average window (s) applied to the activity before thresholding (3 frames at 20 fps)
 SMOOTH_S = 0.15
 #: the reactor must start at least this much earlier than the actor (s) for the order to be suspect;
 #: a human reaction time is 0.2-0.3 s, so a reactor half a second ahead is not reacting to the actor
@@ -78,7 +78,7 @@ def activity(joints: np.ndarray, fps: float) -> np.ndarray:
         return np.zeros(len(j))
     speed = np.linalg.norm(np.diff(j, axis=0), axis=-1).max(axis=1) * fps
     speed = np.append(speed, speed[-1])
-    half = int(round(SMOOTH_S * fps / 2))
+    half = int(round(SMOOTH_S * fps)) // 2
     if half > 0:
         padded = np.pad(speed, half, mode="edge")
         speed = np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")

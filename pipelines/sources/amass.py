@@ -1,4 +1,4 @@
-"""AMASS SMPL-H (.npz "SMPL+H G") -> 20 fps joints, as HumanML3D's raw_pose_processing did, at exactly 20 fps.
+"""AMASS SMPL-H (.npz "SMPL+H G") -> joints as HumanML3D's raw_pose_processing, but exactly 20 fps at every rate.
 
     vimo convert amass /data/AMASS --workspace ws --body-models ~/body_models
     vimo convert amass /data/AMASS --workspace ws --body-models ~/body_models --humanml3d-stride

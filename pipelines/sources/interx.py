@@ -13,7 +13,7 @@ are measured (vimo.pipelines.order_audit: root/head/wrist/toe speed >= 0.3 m/s h
 labelled reactor starts moving at least 0.5 s before the labelled actor (or the actor never moves),
 the clips get the QA flag `order_suspect`; the label is kept as given and both onsets go into the
 clip's provenance (`order_audit`). Releases leave flagged clips out unless the recipe allows them;
-`[filters] drop_flags = ["order_suspect"]` drops them even then. docs/sources.md §2.3.
+the recipe filter `drop_flags = ["order_suspect"]` drops them even then. docs/sources.md §2.3.
 """
 from __future__ import annotations
 
