@@ -126,6 +126,8 @@ class ConvertSummary:
     seconds: float = 0.0
     quarantine: list[tuple[str, str]] = field(default_factory=list)
     max_failures: int | None = None
+    flags: dict[str, int] = field(default_factory=dict)
+    """clips per QA flag (e.g. order_suspect), over the clips of converted and skipped units"""
 
     @property
     def over_budget(self) -> bool:
@@ -471,6 +473,16 @@ def convert_item(job: ItemJob) -> ItemResult:
         return ItemResult(key=job.ref.key, status="quarantined", reason=reason, seconds=time.perf_counter() - t0)
 
 
+def count_flags(counts: dict[str, int], workspace: Path, result: ItemResult) -> None:
+    """Add the QA flags of a unit's clips to `counts` (flag -> clips); a skipped unit's flags are read
+    from its clips' meta.json."""
+    metas = result.metas or [json.loads((clips_dir(workspace) / cid / "meta.json").read_text())
+                             for cid in result.clips]
+    for meta in metas:
+        for flag in meta["qa"].get("flags", []):
+            counts[flag] = counts.get(flag, 0) + 1
+
+
 def _previous_clips(rec_path: Path) -> list[str]:
     try:
         return list(json.loads(rec_path.read_text()).get("clips", []))
@@ -553,6 +565,7 @@ def convert(source: Source, options: ConvertOptions,
             setattr(summary, result.status, getattr(summary, result.status) + 1)
             if result.status in ("converted", "skipped"):
                 summary.clips += len(result.clips)
+                count_flags(summary.flags, options.workspace, result)
             summary.frames += result.frames
             if result.status == "quarantined":
                 summary.quarantine.append((result.key, result.reason or ""))
@@ -563,6 +576,7 @@ def convert(source: Source, options: ConvertOptions,
         executor.close()
         workspace.close()
     summary.quarantine.sort()
+    summary.flags = dict(sorted(summary.flags.items()))
     summary.seconds = time.perf_counter() - t0
     write_json(options.workspace / "convert" / source.name / "last_run.json", summary.as_dict())
     return summary

@@ -47,6 +47,51 @@ LIMITATIONS = [
 ]
 
 
+#: what each QA flag of a clip means (flags named `<who>_<figure>_high` are explained by `flag_reason`)
+QA_FLAG_REASONS = {
+    "order_suspect": "the labelled reactor starts moving clearly before the labelled actor (movement onsets of "
+                     "root, head, wrists and toes), so the source's actor/reactor label may be reversed; the label "
+                     "is kept as given (docs/sources.md §2.3)",
+    "up_axis_estimated": "the up axis was estimated from the bodies and was more than 5 degrees from every axis",
+    "fps_not_20": "the clip is not at 20 fps (HumanML3D's integer striding of a rate that is not a multiple of 20)",
+}
+_FIGURES = {"recovery_max_m": "263-d recovery error", "foot_skate_mps": "foot skating",
+            "bone_cv_max": "bone-length variation"}
+
+
+def flag_reason(flag: str) -> str:
+    """One line saying what a clip's QA flag means."""
+    if flag in QA_FLAG_REASONS:
+        return QA_FLAG_REASONS[flag]
+    for key, name in _FIGURES.items():
+        for who in ("reactor", "actor"):
+            if flag == f"{who}_{key}_high":
+                return f"the {who}'s {name} is past its QA limit"
+    return "a QA check of the converter"
+
+
+def qa_flags_text(info: Mapping[str, Any]) -> str:
+    """The card's lines on QA flags: released pairs per flag and pairs the recipe left out for flags, each
+    flag with its reason ('' when no pair carries or lost a flag)."""
+    from vimo.release.build import FLAGGED
+
+    released = info.get("qa_flags") or {}
+    dropped: Counter = Counter()
+    for reason, n in (info.get("excluded") or {}).items():
+        if reason.startswith(FLAGGED):
+            for flag in reason[len(FLAGGED):].split(" + "):
+                dropped[flag] += n
+    flags = sorted(set(released) | set(dropped))
+    if not flags:
+        return ""
+    lines = ["QA flags of the converted clips (a flagged clip is left out unless the recipe sets "
+             "`allow_flagged`; `drop_flags` leaves out the listed flags even then):", ""]
+    for flag in flags:
+        lines.append(f"- `{flag}`: {released.get(flag, 0)} released pairs, {dropped[flag]} pairs left out. "
+                     f"{flag_reason(flag)[0].upper()}{flag_reason(flag)[1:]}.")
+    return "\n".join(lines)
+
+
 class CardError(VimoError):
     """A card that cannot be rendered (missing release files, bad template)."""
 
@@ -329,7 +374,7 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
                           if set(counts["by_emotion"]) - {"-"} else "_No pair carries an emotion label._"),
         "source_table": _count_table(counts["by_source"], "source", splits),
         "length_summary": length_summary,
-        "source_data": "\n".join(source_data),
+        "source_data": "\n".join(source_data) + (f"\n\n{qa}" if (qa := qa_flags_text(info)) else ""),
         "limitations": "\n".join(f"- {x}" for x in LIMITATIONS),
         "licence_table": licence_text,
         "citation": "\n".join(citations),

@@ -7,6 +7,13 @@ of vimo.pipelines.body on every 6th frame only (120 -> 20 fps), with the person'
 SMPL-X model and betas (or, with --neutral, the neutral model and zero betas as the official
 preprocessing does). The actor/reactor reading of interaction_order.pkl is a switch; its raw value
 is recorded in every clip.
+
+Order audit: some interaction_order labels are reported wrong, so every sequence's movement onsets
+are measured (vimo.pipelines.order_audit: root/head/wrist/toe speed >= 0.3 m/s held 0.25 s). When the
+labelled reactor starts moving at least 0.5 s before the labelled actor (or the actor never moves),
+the clips get the QA flag `order_suspect`; the label is kept as given and both onsets go into the
+clip's provenance (`order_audit`). Releases leave flagged clips out unless the recipe allows them;
+the recipe filter `drop_flags = ["order_suspect"]` drops them even then. docs/sources.md §2.3.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vimo.errors import InputFormatError, MotionError
-from vimo.pipelines import canonical
+from vimo.pipelines import canonical, order_audit
 from vimo.pipelines.sources.base import (
     ClipRef, Source, SourceConfig, TwoPersonMotion, read_npz, read_pickle, register_source,
 )
@@ -135,7 +142,8 @@ def _model(folder: Path, gender: str):
 @register_source("interx")
 class InterXSource(Source):
     config_class = InterXConfig
-    summary = "Inter-X: SMPL-X two-person MoCap, 120 fps, Y up (needs SMPL-X model files)"
+    summary = ("Inter-X: SMPL-X two-person MoCap, 120 fps, Y up (needs SMPL-X model files); clips whose labelled "
+               "reactor moves first are flagged order_suspect, labels kept")
     licence = LICENCE
     expected_tree = EXPECTED_TREE
     config: InterXConfig
@@ -250,8 +258,21 @@ class InterXSource(Source):
             "up_axis": {"declared": UP_AXIS},
             "interx": ids,
         }
+        audit = order_audit.audit_order(joints[a], joints[r], FPS / STRIDE)
+        provenance["order_audit"] = audit_record(audit, PERSONS[a], PERSONS[r])
         labels = {"action_id": ids["action"], "action": action, "texts": texts}
         return [TwoPersonMotion(
             reactor=joints[r].astype(np.float32), actor=joints[a].astype(np.float32), fps=FPS / STRIDE,
             source_frames=keep, direction="", persons={"reactor": PERSONS[r], "actor": PERSONS[a]},
-            provenance=provenance, labels=labels)]
+            provenance=provenance, labels=labels, qa_flags=[order_audit.ORDER_FLAG] if audit.suspect else [])]
+
+
+def audit_record(audit: order_audit.OrderAudit, actor: str, reactor: str) -> dict[str, Any]:
+    """The clip provenance entry of an order audit: onsets as rows of the 20 fps sequence and as
+    120 fps source frames, the lead in seconds, the verdict and its reason, the thresholds."""
+    rec = audit.as_dict()
+    for who in ("actor", "reactor"):
+        row = rec[f"{who}_onset_frame"]
+        rec[f"{who}_onset_source_frame"] = None if row is None else row * STRIDE
+    rec.update(actor=actor, reactor=reactor, label_kept=True, reason=audit.reason(actor, reactor))
+    return rec

@@ -5,7 +5,8 @@
 
 `<name>_actor.npy` + `<name>_reactor.npy` side by side form a pair (the layout `vimo synth`
 writes); any other .npy is a single person (a reactor without an actor). Frames are resampled
-to 20 fps: by striding when the rate is a multiple of 20, else by linear interpolation.
+to 20 fps by time (`sample_positions`): by striding when the rate is a multiple of 20 (frames 0, k,
+2k, ...), else by linear interpolation at t = k / 20 s exactly.
 The bodies must agree with the declared up axis (within canonical.DECLARED_UP_TOLERANCE_DEG).
 """
 from __future__ import annotations
@@ -41,17 +42,53 @@ class JointsConfig(SourceConfig):
     licence: str = field(default="unknown", metadata={"help": "licence of the data, recorded in every clip"})
 
 
-def resample(joints: np.ndarray, fps: float, target: float = TARGET_FPS) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 22, 3) at `fps` -> (joints at `target`, source frame position of each row (float))."""
+#: a source rate within this relative distance of an integer multiple of the target is strided: AMASS
+#: stores e.g. 59.999996 for 60 fps captures; 1e-5 drifts less than a millisecond per minute
+STRIDE_RATE_TOLERANCE = 1e-5
+
+
+def integer_stride(fps: float, target: float = TARGET_FPS) -> int | None:
+    """k when `fps` is k x `target` (within STRIDE_RATE_TOLERANCE), else None (59.94 / 20, 250 / 20)."""
     ratio = fps / target
-    if abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1:
-        keep = np.arange(0, len(joints), int(round(ratio)))
-        return joints[keep], keep.astype(np.float64)
-    t = np.arange(0.0, (len(joints) - 1) / fps + 1e-9, 1.0 / target) * fps
-    i0 = np.clip(np.floor(t).astype(int), 0, len(joints) - 1)
-    i1 = np.clip(i0 + 1, 0, len(joints) - 1)
-    w = (t - i0)[:, None, None]
-    return (1 - w) * joints[i0] + w * joints[i1], t
+    k = int(round(ratio))
+    return k if k >= 1 and abs(ratio - k) <= STRIDE_RATE_TOLERANCE * ratio else None
+
+
+def sample_positions(n_frames: int, fps: float, target: float = TARGET_FPS) -> tuple[np.ndarray, int | None]:
+    """Where the `target`-rate samples t = k / target s fall in a source of `n_frames` at `fps`, as (K,)
+    float source-frame positions (t x fps) within [0, n_frames - 1], and the stride when the rate is an
+    integer multiple of the target (positions are then exactly 0, k, 2k, ..., as HumanML3D keeps)."""
+    stride = integer_stride(fps, target)
+    if stride is not None:
+        return np.arange(0, n_frames, stride, dtype=np.float64), stride
+    count = int(np.floor((n_frames - 1) * target / fps + 1e-9)) + 1
+    return np.minimum(np.arange(count) * (fps / target), n_frames - 1), None
+
+
+def interpolate_linear(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """(T, ...) values at fractional frame `positions` (K,) -> (K, ...), linear between neighbours."""
+    i0 = np.clip(np.floor(positions).astype(int), 0, len(values) - 1)
+    i1 = np.clip(i0 + 1, 0, len(values) - 1)
+    w = (positions - i0).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (1 - w) * values[i0] + w * values[i1]
+
+
+def resample(joints: np.ndarray, fps: float, target: float = TARGET_FPS) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 22, 3) at `fps` -> (joints at `target`, source frame position of each row (float)): the stride
+    frames when the rate is an integer multiple, else positions linearly interpolated."""
+    positions, stride = sample_positions(len(joints), fps, target)
+    if stride is not None:
+        return joints[positions.astype(int)], positions
+    return interpolate_linear(joints, positions), positions
+
+
+def resample_record(fps: float, method: str) -> dict:
+    """Provenance of a resampling to 20 fps: {"method": "stride", "stride": k} when the rate is an integer
+    multiple of 20, else {"method": `method`, "source_fps": fps, "target_fps": 20}."""
+    stride = integer_stride(fps)
+    if stride is not None:
+        return {"method": "stride", "stride": stride}
+    return {"method": method, "source_fps": float(fps), "target_fps": float(TARGET_FPS)}
 
 
 @register_source("joints")
@@ -114,6 +151,7 @@ class JointsSource(Source):
         provenance = {
             "source": self.name, "sequence_id": ref.sequence_id, "source_fps": self.config.fps,
             "stride": self.config.fps / TARGET_FPS, "files": list(ref.paths),
+            "resample": resample_record(self.config.fps, "linear-time"),
             "actor_reactor_rule": "file names: <name>_reactor.npy / <name>_actor.npy" if len(people) == 2
             else "single person: no actor", "raw_label": None, "licence": self.config.licence,
             "redistributable": False, "split": None, "up_axis": {"declared": self.config.up_axis},

@@ -29,6 +29,15 @@ from vimo.release.layout import (FORMAT_VERSION, INFO, MANIFEST, MANIFEST_COLUMN
 from vimo.release.recipe import Recipe, load_recipe
 
 # ----------------------------------------------------------------------------------- selection
+#: the `excluded` reason of pairs left out for their clip's QA flags: this prefix + the flags joined by " + "
+FLAGGED = "clip flagged: "
+
+
+def clip_flags(clip: Mapping[str, Any]) -> list[str]:
+    """The QA flags of a catalog clip row (sorted)."""
+    return sorted((clip.get("qa") or {}).get("flags") or [])
+
+
 @dataclass
 class ReleasePair:
     """One pair that passed the filters, with everything the release writes about it."""
@@ -101,8 +110,12 @@ def select_pairs(ws: Any, recipe: Recipe, taxonomy: Taxonomy) -> tuple[list[Rele
             continue
         clip, video = clips[pair["clip_id"]], videos[pair["video_id"]]
         source = clip["source"]
-        if clip["status"] == "quarantined" or (clip["status"] == "flagged" and not f.allow_flagged):
-            excluded[f"clip {clip['status']}"] += 1
+        if clip["status"] == "quarantined":
+            excluded["clip quarantined"] += 1
+            continue
+        flags = clip_flags(clip)
+        if set(flags) & set(f.drop_flags) or (clip["status"] == "flagged" and not f.allow_flagged):
+            excluded[FLAGGED + " + ".join(flags) if flags else "clip flagged"] += 1
             continue
         if (f.sources is not None and source not in f.sources) or source in f.exclude_sources:
             excluded[f"source {source} filtered out"] += 1
@@ -309,6 +322,7 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
         "description": recipe.release.description, "recipe": recipe.raw,
         "taxonomy": {"name": taxonomy.name, "version": taxonomy.version, "sha256": taxonomy.checksum},
         "inputs": input_checksums(chosen), "counts": counts, "excluded": dict(sorted(excluded.items())),
+        "qa_flags": dict(sorted(Counter(flag for p in chosen for flag in clip_flags(p.clip)).items())),
         "licences": licences, "splits": {"notes": splits.notes, "unseen_sub_categories": splits.unseen_sub_categories,
                                          "violations": [asdict(v) for v in splits.violations],
                                          "lists": {k: len(v) for k, v in sorted(splits.lists.items())}},

@@ -55,6 +55,9 @@ class ReleaseFilters:
     """only these video kinds: real, rendered, restyled, external (None: all)"""
     allow_flagged: bool = False
     """include clips the converter flagged in QA (quarantined clips never go in)"""
+    drop_flags: list[str] = field(default_factory=list)
+    """QA flags whose clips never go in, even with allow_flagged (e.g. ["order_suspect"]: Inter-X clips whose
+    labelled reactor starts moving before the labelled actor)"""
     min_frames: int = 20
     """shortest motion (feature rows) kept; HERO's evaluation loader needs >= 20"""
     max_frames: int = 200
@@ -118,6 +121,9 @@ def recipe_from_dict(raw: Mapping[str, Any], *, base: Path | None = None, path: 
         raise ReleaseError(f"name {release.name!r} / version {release.version!r} must be letters, digits, '.', "
                            "'-' or '_'", path=path, fix="e.g. name = 'vimo-base', version = '1.0.0'")
     filters = _section(ReleaseFilters, dict(raw.get("filters", {})), "filters", path)
+    if not isinstance(filters.drop_flags, list) or not all(isinstance(x, str) for x in filters.drop_flags):
+        raise ReleaseError(f"[filters] drop_flags must be a list of QA flag names, got {filters.drop_flags!r}",
+                           path=path, fix='e.g. drop_flags = ["order_suspect"]')
     split_table = dict(raw.get("split", {}))
     for key in ("unseen_sub_categories", "reactions_per_video", "guard", "unseen_guard"):
         if key in split_table:
