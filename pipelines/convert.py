@@ -118,6 +118,7 @@ OUTCOMES = {
     "clips": "converted into clips",
     "no_interaction": "no clip: no (reactor, actor) pair meets the interaction rule",
     "too_short": "no clip: every interaction span is shorter than --min-frames",
+    "no_clip": "no clip (recorded by an older vimo, which kept no reason)",
     "no_pair_together": "quarantined: no pair is present together long enough",
     "bad_input": "quarantined: a file is missing, unreadable or malformed",
     "bad_motion": "quarantined: the motion fails a check (units, up axis, NaN, length)",
@@ -125,6 +126,14 @@ OUTCOMES = {
 }
 #: the person-frame counters of a unit and of the summary: seen = the sum of all the others
 PERSON_FRAME_KEYS = ("seen", "used", "interpolated") + PERSON_FRAME_REASONS
+#: how the summary names each skipped person-frame reason
+PERSON_FRAME_LABELS = {
+    "absent": "absent (not in the frame's file)",
+    "non_finite": "non-finite joints",
+    "invalid_person": "invalid person (skipped by config)",
+    "no_partner": "no other usable person in the frame",
+    "not_in_clip": "outside every interaction span or too short for a clip",
+}
 
 
 @dataclass
@@ -192,6 +201,26 @@ class ConvertSummary:
         else:
             for k in PERSON_FRAME_KEYS:
                 self.person_frames[k] += int(result.person_frames.get(k, 0))
+
+    def report_lines(self) -> list[str]:
+        """The units by outcome and the person-frame accounting, in words (what `vimo convert` prints)."""
+        lines = ["units: " + ", ".join(f"{n} {OUTCOMES.get(k, k)}" for k, n in sorted(
+            self.outcomes.items(), key=lambda kv: list(OUTCOMES).index(kv[0]) if kv[0] in OUTCOMES else 99))]
+        pf = self.person_frames
+        known = self.items - self.person_frames_unknown
+        scope = f"{known} of {self.items} units" + (", including units converted by an earlier run"
+                                                      if self.skipped else "")
+        if pf["seen"]:
+            skipped = [f"{pf[k]} {PERSON_FRAME_LABELS[k]}" for k in PERSON_FRAME_REASONS if pf[k]]
+            lines.append(f"person-frames ({scope}): {pf['seen']} seen, {pf['used']} kept in clips "
+                         f"({pf['used'] / pf['seen']:.1%})"
+                         + (f" + {pf['interpolated']} interpolated across short gaps" if pf["interpolated"] else "")
+                         + ("; skipped: " + ", ".join(skipped) if skipped else ""))
+        if self.person_frames_unknown:
+            lines.append(f"person-frames not counted for {self.person_frames_unknown} unit(s): quarantined before "
+                         f"their files could be read, or recorded by an older vimo (delete "
+                         f"convert/{self.source}/items/ to recount)")
+        return lines
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -560,8 +589,9 @@ def convert_item(job: ItemJob) -> ItemResult:
     t0 = time.perf_counter()
     done = _done(job)
     if done is not None:
+        outcome = done.get("outcome") or ("clips" if done["clips"] else "no_clip")  # older records lack it
         return ItemResult(key=job.ref.key, status="skipped", clips=list(done["clips"]), seconds=time.perf_counter() - t0,
-                          outcome=done.get("outcome"), person_frames=done.get("person_frames"))
+                          outcome=outcome, person_frames=done.get("person_frames"))
     ws = Path(job.workspace)
     rec_path = item_record_path(ws, job.source, job.ref.key)
     q_path = quarantine_path(ws, job.source, job.ref.key)

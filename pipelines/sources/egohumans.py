@@ -13,6 +13,15 @@ wearers (reactor, actor) gives clips over the frames where the reactor faces the
 --facing-deg at most --max-distance-m away, for at least --min-seconds (gaps of up to
 --max-gap-frames closed). Wearers listed as invalid in the official per-sequence configs
 (pipelines/data/egohumans_sequence_configs.csv) are skipped.
+
+Kept and skipped: a person missing from a frame's file, or with NaN/inf joints there, is simply not
+available in that frame; each pair gets clips where both are present. A hole of at most
+--max-gap-frames inside an interaction span is filled by linear interpolation of the joints (the clip
+is flagged <reactor|actor>_frames_interpolated); a longer hole splits the span. A sequence is
+quarantined only when no pair is present together for --min-seconds, or when its files are broken
+(a missing frame file, an unreadable one, wrong shapes, a person listed as expected who never appears,
+non-metric units). The summary counts every person-frame: kept in clips, interpolated, or skipped as
+absent, non-finite, invalid person, without a partner in the frame, or outside any interaction span.
 """
 from __future__ import annotations
 
@@ -63,7 +72,8 @@ class EgoHumansConfig(SourceConfig):
         "help": "the reactor's forward must point at the actor within this angle, degrees"})
     min_seconds: float = field(default=2.0, metadata={"help": "shortest interaction window, seconds"})
     max_gap_frames: int = field(default=10, metadata={
-        "help": "shorter breaks of the distance/facing rule are closed, frames"})
+        "help": "breaks of the distance/facing rule, and holes where a person is absent or NaN, of at most this "
+                "many frames are closed (missing joints interpolated linearly); longer ones split the span"})
     both_directions: bool = field(default=True, metadata={
         "help": "take every pair in both directions (each person once the reactor); off: only the "
                 "direction with more qualifying frames"})

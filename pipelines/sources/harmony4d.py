@@ -8,6 +8,11 @@ Layout and facts: docs/sources.md §4. Same per-frame dict format as Ego-Humans,
 rule that the reactor wears an Aria finds no reactor; pass --no-reactor-must-wear-aria). The
 official split is the top folder (train/ or test/) and is part of every clip id, because the
 same sequence name exists in both. Up is estimated per sequence (Z-up worlds have been seen).
+
+Kept and skipped: as Ego-Humans (vimo convert egohumans --help). A frame where aria01 or aria02 is
+missing or has NaN joints is not available for that person; holes of at most --max-gap-frames inside an
+interaction span are interpolated, longer ones split it; the sequence is quarantined only when the two
+are not present together for --min-seconds (or when aria01/aria02 never appears, or a file is broken).
 """
 from __future__ import annotations
 
