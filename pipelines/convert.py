@@ -16,7 +16,8 @@ renamed into place; checksums in meta.json catch anything a power loss tears):
                          joints_reactor.npy    (T, 22, 3) float32, metres, Y up, reactor's canonical frame
                          joints_actor.npy      (T, 22, 3) float32, same frame
                          meta.json             provenance, labels, QA, file checksums, format version
-    <ws>/convert/<source>/items/<key>.json     what the unit produced (clip ids) and with which config
+    <ws>/convert/<source>/items/<key>.json     what the unit produced (clip ids, person-frame accounting)
+                                               and with which config
     <ws>/quarantine/<source>/<key>.json        why a unit failed (one line naming the file)
 
 The workspace (vimo.workspace) is created when missing; its SQLite catalog gets one `clips` row
@@ -24,6 +25,13 @@ per clip and one `jobs` row per unit (kind "convert:<source>", quarantined units
 reason), written by the main process only. A re-run skips every unit whose record matches the config and whose clips validate
 (`validate_clip`), and redoes the rest; the outputs are byte-identical (nothing in them depends on
 time or order). A failing unit writes no clip.
+
+Person-frame accounting: every unit reports how many (person, frame) pairs its files hold and where
+each went, in exactly one of: `used` (in a clip, measured), `interpolated` (in a clip, filled across a
+short gap), or skipped as `absent`, `non_finite`, `invalid_person`, `no_partner` (no other usable person
+in that frame) or `not_in_clip` (outside every interaction span, in a span too short for a clip, or
+left over when a span is cut into equal windows); see `count_person_frames`. The counts are stored in
+the unit's record, so the summary of a resumed run still covers the units an earlier run converted.
 """
 from __future__ import annotations
 
@@ -44,7 +52,10 @@ from vimo.atomic import write_json
 from vimo.errors import InputFormatError, MotionError, VimoError, check_format_version
 from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
-from vimo.pipelines.sources.base import SOURCES, ClipRef, Source, TwoPersonMotion, check_disk, get_source
+from vimo.pipelines.sources.base import (
+    PERSON_FRAME_REASONS, SOURCES, ClipRef, NoUsablePairError, SequenceCoverage, Source, TwoPersonMotion, check_disk,
+    get_source,
+)
 from vimo.workspace import Workspace
 from vimo.workspace import clips_dir, quarantine_dir
 
@@ -102,6 +113,29 @@ class ItemJob:
     fingerprint: str
 
 
+#: what became of a unit, for the summary (key -> meaning)
+OUTCOMES = {
+    "clips": "converted into clips",
+    "no_interaction": "no clip: no (reactor, actor) pair meets the interaction rule",
+    "too_short": "no clip: every interaction span is shorter than --min-frames",
+    "no_clip": "no clip (recorded by an older vimo, which kept no reason)",
+    "no_pair_together": "quarantined: no pair is present together long enough",
+    "bad_input": "quarantined: a file is missing, unreadable or malformed",
+    "bad_motion": "quarantined: the motion fails a check (units, up axis, NaN, length)",
+    "unexpected": "quarantined: unexpected error (a vimo bug; traceback in the quarantine record)",
+}
+#: the person-frame counters of a unit and of the summary: seen = the sum of all the others
+PERSON_FRAME_KEYS = ("seen", "used", "interpolated") + PERSON_FRAME_REASONS
+#: how the summary names each skipped person-frame reason
+PERSON_FRAME_LABELS = {
+    "absent": "absent (not in the frame's file)",
+    "non_finite": "non-finite joints",
+    "invalid_person": "invalid person (skipped by config)",
+    "no_partner": "no other usable person in the frame",
+    "not_in_clip": "outside every interaction span or too short for a clip",
+}
+
+
 @dataclass
 class ItemResult:
     key: str
@@ -111,10 +145,18 @@ class ItemResult:
     seconds: float = 0.0
     reason: str | None = None
     metas: list[dict] = field(default_factory=list)
+    #: a key of OUTCOMES (a skipped unit: the outcome recorded when it was converted)
+    outcome: str | None = None
+    #: PERSON_FRAME_KEYS -> count; None when unknown (a quarantined unit whose files could not be read)
+    person_frames: dict[str, int] | None = None
 
 
 @dataclass
 class ConvertSummary:
+    """Counts of one run. `clips`, `outcomes` and `person_frames` cover every unit of the run, also
+    those skipped because an earlier run converted them (read back from their records); `frames` and
+    `seconds` are the work of this run only."""
+
     source: str
     items: int = 0
     converted: int = 0
@@ -128,14 +170,68 @@ class ConvertSummary:
     max_failures: int | None = None
     flags: dict[str, int] = field(default_factory=dict)
     """clips per QA flag (e.g. order_suspect), over the clips of converted and skipped units"""
+    #: OUTCOMES key -> units
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: PERSON_FRAME_KEYS -> (person, frame) pairs over the units whose accounting is known
+    person_frames: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PERSON_FRAME_KEYS, 0))
+    #: units without person-frame accounting (quarantined before their files were read, or recorded
+    #: by an older vimo)
+    person_frames_unknown: int = 0
 
     @property
     def over_budget(self) -> bool:
         return self.max_failures is not None and self.quarantined > self.max_failures
 
+    @property
+    def kept_share(self) -> float | None:
+        """Measured person-frames in clips / person-frames seen (None when nothing was seen)."""
+        seen = self.person_frames.get("seen", 0)
+        return self.person_frames.get("used", 0) / seen if seen else None
+
+    def add(self, result: ItemResult) -> None:
+        """Count one unit's result."""
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        if result.status in ("converted", "skipped"):
+            self.clips += len(result.clips)
+        self.frames += result.frames
+        if result.status == "quarantined":
+            self.quarantine.append((result.key, result.reason or ""))
+        if result.outcome is not None:
+            self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1
+        if result.person_frames is None:
+            self.person_frames_unknown += 1
+        else:
+            for k in PERSON_FRAME_KEYS:
+                self.person_frames[k] += int(result.person_frames.get(k, 0))
+
+    def report_lines(self) -> list[str]:
+        """The units by outcome and the person-frame accounting, in words (what `vimo convert` prints)."""
+        lines = ["units: " + ", ".join(f"{n} {OUTCOMES.get(k, k)}" for k, n in sorted(
+            self.outcomes.items(), key=lambda kv: list(OUTCOMES).index(kv[0]) if kv[0] in OUTCOMES else 99))]
+        pf = self.person_frames
+        known = self.items - self.person_frames_unknown
+        scope = f"{known} of {self.items} units" + (", including units converted by an earlier run"
+                                                      if self.skipped else "")
+        if pf["seen"]:
+            skipped = [f"{pf[k]} {PERSON_FRAME_LABELS[k]}" for k in PERSON_FRAME_REASONS if pf[k]]
+            lines.append(f"person-frames ({scope}): {pf['seen']} seen, {pf['used']} kept in clips "
+                         f"({pf['used'] / pf['seen']:.1%})"
+                         + (f" + {pf['interpolated']} interpolated across short gaps" if pf["interpolated"] else "")
+                         + ("; skipped: " + ", ".join(skipped) if skipped else ""))
+        if self.person_frames_unknown:
+            lines.append(f"person-frames not counted for {self.person_frames_unknown} unit(s): quarantined before "
+                         f"their files could be read, or recorded by an older vimo (delete "
+                         f"convert/{self.source}/items/ to recount)")
+        if self.flags:
+            lines.append("clips flagged by QA (kept, marked; `vimo clips list` says why): "
+                         + ", ".join(f"{n} {flag}" for flag, n in sorted(self.flags.items())))
+        return lines
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["over_budget"] = self.over_budget
+        share = self.kept_share
+        d["person_frames_kept_share"] = None if share is None else round(share, 6)
         return d
 
 
@@ -154,8 +250,12 @@ def clip_id(source: str, ref: ClipRef, motion: TwoPersonMotion, start: int, stop
 
 
 def build_clips(source: str, ref: ClipRef, motions: list[TwoPersonMotion], *, min_frames: int = MIN_FRAMES,
-                max_frames: int = MAX_FRAMES) -> list[ClipData]:
-    """Cut, canonicalise, encode and QA every clip of one sequence's motions (no I/O)."""
+                max_frames: int = MAX_FRAMES, coverage: SequenceCoverage | None = None) -> list[ClipData]:
+    """Cut, canonicalise, encode and QA every clip of one sequence's motions (no I/O).
+
+    With the sequence's `coverage`, every clip's provenance gets `person_frames` (person -> frames,
+    present, finite, in_clips, interpolated over the whole sequence) and a clip holding interpolated
+    rows of a person is flagged `<reactor|actor>_frames_interpolated` (with their count in the meta)."""
     pending: list[tuple[str, TwoPersonMotion, int, int, canonical.CanonicalFrame, np.ndarray, np.ndarray | None]] = []
     for m in motions:
         spans = m.segments if m.segments is not None else [(0, len(m.reactor))]
@@ -177,6 +277,8 @@ def build_clips(source: str, ref: ClipRef, motions: list[TwoPersonMotion], *, mi
             tracks.append(act)
             names.append(f"{cid} (actor)")
     feats = iter(joints_to_features_batch(tracks, names=names))
+    windows = [(m.persons, s, e) for _, m, s, e, *_ in pending]
+    per_person = None if coverage is None else person_frames_by_person(coverage, windows)
     clips = []
     for cid, m, s, e, frame, r, act in pending:
         arrays = {"joints_reactor": r, "features_reactor": next(feats)}
@@ -193,15 +295,24 @@ def build_clips(source: str, ref: ClipRef, motions: list[TwoPersonMotion], *, mi
                     flags.append(f"{who}_{k}_high")
         if abs(m.fps - canonical_fps()) > 1e-6:
             flags.append("fps_not_20")
+        filled = {}
+        if coverage is not None:
+            for who, name in m.persons.items():
+                if name in coverage.finite and (n := int((~coverage.finite[name][s:e]).sum())):
+                    filled[who] = n
+                    flags.append(f"{who}_frames_interpolated")
         qa["flags"] = flags
         sf = np.asarray(m.source_frames[s:e])
+        provenance = m.provenance if per_person is None else dict(m.provenance, person_frames=per_person)
         meta = {
             "format": CLIP_FORMAT, "format_version": CLIP_FORMAT_VERSION, "clip_id": cid,
             "source": source, "sequence_id": ref.sequence_id, "unit": ref.key, "fps": m.fps, "n_frames": e - s,
             "rows": [s, e], "source_frames": {"first": _num(sf[0]), "last": _num(sf[-1]), "count": int(len(sf))},
-            "persons": m.persons, "provenance": m.provenance, "labels": m.labels,
+            "persons": m.persons, "provenance": provenance, "labels": m.labels,
             "canonical_frame": frame.as_dict(), "qa": qa,
         }
+        if coverage is not None:
+            meta["interpolated_frames"] = filled
         clips.append(ClipData(clip_id=cid, arrays=arrays, meta=meta))
     return clips
 
@@ -213,6 +324,63 @@ def canonical_fps() -> float:
 def _num(v: Any) -> int | float:
     f = float(v)
     return int(f) if f.is_integer() else round(f, 6)
+
+
+# ----------------------------------------------------------------------------- person-frame accounting (pure)
+
+def _in_clips(coverage: SequenceCoverage, windows: list[tuple[dict[str, str], int, int]]) -> dict[str, np.ndarray]:
+    """person -> (T,) bool: the row is inside a clip where the person is the reactor or the actor."""
+    used = {p: np.zeros(coverage.frames, dtype=bool) for p in coverage.present}
+    for persons, s, e in windows:
+        for name in persons.values():
+            if name in used:
+                used[name][s:e] = True
+    return used
+
+
+def person_frames_by_person(coverage: SequenceCoverage,
+                            windows: list[tuple[dict[str, str], int, int]]) -> dict[str, dict[str, int]]:
+    """person -> {frames, present, finite, in_clips, interpolated} of one sequence, given its clip
+    windows (persons of the clip, first row, stop row)."""
+    used = _in_clips(coverage, windows)
+    out = coverage.as_dict()
+    for p, row in out.items():
+        row["in_clips"] = int(used[p].sum())
+        row["interpolated"] = int((used[p] & ~coverage.finite[p]).sum())
+    return out
+
+
+def count_person_frames(coverage: SequenceCoverage,
+                        windows: list[tuple[dict[str, str], int, int]]) -> dict[str, int]:
+    """Where every (person, frame) of one sequence went: PERSON_FRAME_KEYS -> count.
+
+    Each person-frame lands in the first of: in a clip and finite -> used; in a clip, not finite ->
+    interpolated; not in the frame's file -> absent; present, not finite -> non_finite; the person is
+    skipped (coverage.skipped) -> invalid_person; no other usable person is finite in that frame ->
+    no_partner; else not_in_clip. seen = persons x frames = the sum of the rest.
+    """
+    used = _in_clips(coverage, windows)
+    usable = [p for p in coverage.present if p not in coverage.skipped]
+    finite_count = np.zeros(coverage.frames, dtype=int)
+    for p in usable:
+        finite_count += coverage.finite[p]
+    counts = dict.fromkeys(PERSON_FRAME_KEYS, 0)
+    for p in coverage.present:
+        present, finite, u = coverage.present[p], coverage.finite[p], used[p]
+        rest = ~u
+        counts["used"] += int((u & finite).sum())
+        counts["interpolated"] += int((u & ~finite).sum())
+        counts["absent"] += int((rest & ~present).sum())
+        counts["non_finite"] += int((rest & present & ~finite).sum())
+        rest = rest & finite
+        if p in coverage.skipped:
+            counts["invalid_person"] += int(rest.sum())
+            continue
+        alone = finite_count - 1 <= 0  # finite here, so it counts itself
+        counts["no_partner"] += int((rest & alone).sum())
+        counts["not_in_clip"] += int((rest & ~alone).sum())
+    counts["seen"] = sum(v for k, v in counts.items() if k != "seen")
+    return counts
 
 
 # ----------------------------------------------------------------------------- clip folders (I/O)
@@ -404,8 +572,8 @@ def quarantine_path(workspace: str | Path, source: str, key: str) -> Path:
     return quarantine_dir(workspace, source) / f"{_SAFE.sub('_', key)}.json"
 
 
-def _done(job: ItemJob) -> list[str] | None:
-    """The clip ids of a finished unit whose record matches and whose clips all validate, else None."""
+def _done(job: ItemJob) -> dict | None:
+    """The record of a finished unit whose record matches and whose clips all validate, else None."""
     rec = item_record_path(job.workspace, job.source, job.ref.key)
     try:
         record = json.loads(rec.read_text())
@@ -418,7 +586,7 @@ def _done(job: ItemJob) -> list[str] | None:
             validate_clip(clips_dir(job.workspace) / cid)
     except (VimoError, KeyError, ValueError):
         return None
-    return list(record["clips"])
+    return record
 
 
 def convert_item(job: ItemJob) -> ItemResult:
@@ -426,15 +594,18 @@ def convert_item(job: ItemJob) -> ItemResult:
     t0 = time.perf_counter()
     done = _done(job)
     if done is not None:
-        return ItemResult(key=job.ref.key, status="skipped", clips=done, seconds=time.perf_counter() - t0)
+        outcome = done.get("outcome") or ("clips" if done["clips"] else "no_clip")  # older records lack it
+        return ItemResult(key=job.ref.key, status="skipped", clips=list(done["clips"]), seconds=time.perf_counter() - t0,
+                          outcome=outcome, person_frames=done.get("person_frames"))
     ws = Path(job.workspace)
     rec_path = item_record_path(ws, job.source, job.ref.key)
     q_path = quarantine_path(ws, job.source, job.ref.key)
     written: list[Path] = []
     try:
         source = _source_for(job)
-        motions = source.load(job.ref)
-        clips = build_clips(job.source, job.ref, motions, min_frames=job.min_frames, max_frames=job.max_frames)
+        motions, coverage = source.load_with_coverage(job.ref)
+        clips = build_clips(job.source, job.ref, motions, min_frames=job.min_frames, max_frames=job.max_frames,
+                            coverage=coverage)
         short = [m for m in motions if m.segments is None and len(m.reactor) < job.min_frames]
         if short:  # a whole-sequence source: too short is bad input, not "no interaction"
             where = Path(job.root) / job.ref.paths[0]
@@ -448,13 +619,17 @@ def convert_item(job: ItemJob) -> ItemResult:
             shutil.rmtree(clips_dir(ws) / stale, ignore_errors=True)
         status = "converted" if clips else "empty"
         reason = None if clips else _empty_reason(job, motions)
+        outcome = "clips" if clips else ("too_short" if motions else "no_interaction")
+        counts = None if coverage is None else count_person_frames(coverage, _windows(clips))
         write_json(rec_path, {"unit": job.ref.key, "sequence_id": job.ref.sequence_id, "status": status,
-                              "clips": ids, "reason": reason, "fingerprint": job.fingerprint})
+                              "clips": ids, "reason": reason, "fingerprint": job.fingerprint, "outcome": outcome,
+                              "person_frames": counts})
         if q_path.exists():
             q_path.unlink()
         frames = sum(c.meta["n_frames"] for c in clips)
         return ItemResult(key=job.ref.key, status=status, clips=ids, frames=frames, reason=reason,
-                          seconds=time.perf_counter() - t0, metas=[c.meta for c in clips])
+                          seconds=time.perf_counter() - t0, metas=[c.meta for c in clips], outcome=outcome,
+                          person_frames=counts)
     except Exception as exc:  # noqa: BLE001  (a bad item must not stop the run)
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
@@ -467,10 +642,29 @@ def convert_item(job: ItemJob) -> ItemResult:
             shutil.rmtree(clips_dir(ws) / p, ignore_errors=True)
         if rec_path.exists():
             rec_path.unlink()
+        # the person-frames of a unit quarantined for want of a pair are known (none is in a clip);
+        # those of a unit whose files are broken are not
+        counts = count_person_frames(exc.coverage, []) if isinstance(exc, NoUsablePairError) else None
+        outcome = _quarantine_outcome(exc)
         write_json(q_path, {"unit": job.ref.key, "sequence_id": job.ref.sequence_id, "reason": reason,
-                            "error": type(exc).__name__,
+                            "error": type(exc).__name__, "outcome": outcome, "person_frames": counts,
                             "traceback": None if isinstance(exc, VimoError) else traceback.format_exc(limit=5)})
-        return ItemResult(key=job.ref.key, status="quarantined", reason=reason, seconds=time.perf_counter() - t0)
+        return ItemResult(key=job.ref.key, status="quarantined", reason=reason, seconds=time.perf_counter() - t0,
+                          outcome=outcome, person_frames=counts)
+
+
+def _windows(clips: list[ClipData]) -> list[tuple[dict[str, str], int, int]]:
+    return [(c.meta["persons"], c.meta["rows"][0], c.meta["rows"][1]) for c in clips]
+
+
+def _quarantine_outcome(exc: Exception) -> str:
+    if isinstance(exc, NoUsablePairError):
+        return "no_pair_together"
+    if isinstance(exc, MotionError):
+        return "bad_motion"
+    if isinstance(exc, VimoError):
+        return "bad_input"
+    return "unexpected"
 
 
 def count_flags(counts: dict[str, int], workspace: Path, result: ItemResult) -> None:
@@ -501,9 +695,11 @@ def _empty_reason(job: ItemJob, motions: list[TwoPersonMotion]) -> str:
 
 def fingerprint(source: Source, options: ConvertOptions) -> str:
     """What the outputs depend on: source name and config, clip bounds, clip format version."""
-    blob = json.dumps({"source": source.name, "config": {k: v for k, v in source.config_dict().items()},
-                       "min": options.min_frames, "max": options.max_frames, "format": CLIP_FORMAT_VERSION},
-                      sort_keys=True, default=str)
+    what = {"source": source.name, "config": {k: v for k, v in source.config_dict().items()},
+            "min": options.min_frames, "max": options.max_frames, "format": CLIP_FORMAT_VERSION}
+    if source.output_version != 1:  # left out at 1, so that older workspaces keep matching
+        what["output_version"] = source.output_version
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -562,13 +758,9 @@ def convert(source: Source, options: ConvertOptions,
     executor = make_executor(options.executor, options.workers, options.ray_address)
     try:
         for i, result in enumerate(executor.map(convert_item, jobs), 1):
-            setattr(summary, result.status, getattr(summary, result.status) + 1)
+            summary.add(result)
             if result.status in ("converted", "skipped"):
-                summary.clips += len(result.clips)
                 count_flags(summary.flags, options.workspace, result)
-            summary.frames += result.frames
-            if result.status == "quarantined":
-                summary.quarantine.append((result.key, result.reason or ""))
             record_in_catalog(workspace.catalog, options.workspace, source.name, by_key[result.key], result)
             if progress is not None:
                 progress(result, i, len(jobs))

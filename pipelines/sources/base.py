@@ -8,6 +8,10 @@ actor/reactor rule, licence), subclasses `Source` and registers itself with `@re
     load(ref)  -> list[TwoPersonMotion]    20 fps, metres, Y up; one per (reactor, actor) direction
     preflight() -> list[str]               everything missing, before any work
 
+A source whose persons can be missing in some frames (Ego-Humans, Harmony4D) also overrides
+`load_with_coverage(ref) -> (motions, SequenceCoverage)`, which says which person-frames the files hold;
+the converter turns it into the person-frame accounting of the clips and of the run summary.
+
 Files inside the source root are read through `inside_root` (symlinks may not escape the root)
 and pickled files through an allow-list unpickler (numpy arrays, numbers, strings, containers).
 """
@@ -24,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vimo.errors import InputFormatError, VimoError, require_inside
+from vimo.errors import InputFormatError, MotionError, VimoError, require_inside
 from vimo.pipelines.unpickle import data_loads
 
 #: name -> Source subclass, filled by @register_source
@@ -73,7 +77,8 @@ class TwoPersonMotion:
 
     reactor, actor: (T, 22, 3) float32, metres, Y up, SMPL joint order; actor is None for
     single-person motion libraries (AMASS, raw joints). source_frames: (T,) the source frame
-    number of every row. segments: [start, stop) row spans eligible for clips (None: all rows).
+    number of every row. segments: [start, stop) row spans eligible for clips (None: all rows); rows
+    outside every segment may be NaN (a person absent there), rows inside are always finite.
     persons: {"reactor": name, "actor": name}; provenance and labels are JSON-ready dicts.
     """
 
@@ -87,6 +92,58 @@ class TwoPersonMotion:
     labels: dict[str, Any]
     qa_flags: list[str] = field(default_factory=list)
     segments: list[tuple[int, int]] | None = None
+
+
+#: why a person-frame is not in any clip, in the order the converter tests them (docs/sources.md §1)
+PERSON_FRAME_REASONS = ("absent", "non_finite", "invalid_person", "no_partner", "not_in_clip")
+
+
+@dataclass
+class SequenceCoverage:
+    """Which person-frames one sequence's files hold, for the person-frame accounting.
+
+    frames: T, the frames of the sequence. present: person -> (T,) bool, the person is in the frame's
+    file. finite: person -> (T,) bool, present with finite joints. skipped: person -> why the person is
+    not used at all (e.g. "invalid_person": listed invalid); every person of the files is a key of
+    `present`, whether used or not.
+    """
+
+    frames: int
+    present: dict[str, np.ndarray]
+    finite: dict[str, np.ndarray]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_motions(cls, motions: list["TwoPersonMotion"]) -> "SequenceCoverage | None":
+        """The coverage of a whole-sequence source (every person in every row), from its motions."""
+        if not motions:
+            return None
+        frames = len(motions[0].reactor)
+        present: dict[str, np.ndarray] = {}
+        finite: dict[str, np.ndarray] = {}
+        for m in motions:
+            for who, joints in (("reactor", m.reactor), ("actor", m.actor)):
+                if joints is None or len(joints) != frames:
+                    continue
+                name = m.persons.get(who, who)
+                present[name] = np.ones(frames, dtype=bool)
+                finite[name] = np.isfinite(joints).all(axis=(1, 2))
+        return cls(frames=frames, present=present, finite=finite)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """person -> {frames, present, finite} (JSON-ready)."""
+        return {p: {"frames": self.frames, "present": int(self.present[p].sum()), "finite": int(self.finite[p].sum())}
+                for p in sorted(self.present)}
+
+
+class NoUsablePairError(MotionError):
+    """No (reactor, actor) pair of a sequence is present together long enough for a clip; carries the
+    sequence's coverage so that the run summary still counts its person-frames."""
+
+    def __init__(self, problem: str, *, coverage: SequenceCoverage, path: str | Path | None = None,
+                 fix: str | None = None):
+        self.coverage = coverage
+        super().__init__(problem, path=path, fix=fix)
 
 
 @dataclass
@@ -107,6 +164,9 @@ class Source(ABC):
     licence: ClassVar[str] = ""
     #: the folder tree preflight prints when something is missing
     expected_tree: ClassVar[str] = ""
+    #: raised when the same files and config give different clips than before (part of the convert
+    #: fingerprint from 2 on, so that a re-run redoes the units of this source)
+    output_version: ClassVar[int] = 1
 
     def __init__(self, root: str | Path, config: SourceConfig | None = None):
         self.root = Path(root).expanduser().absolute()
@@ -124,6 +184,12 @@ class Source(ABC):
     @abstractmethod
     def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
         """The motions of one sequence (raises a VimoError naming the file for bad input)."""
+
+    def load_with_coverage(self, ref: ClipRef) -> tuple[list[TwoPersonMotion], SequenceCoverage | None]:
+        """The motions and which person-frames the files hold. By default every person is in every row
+        of its motion (whole-sequence sources); per-frame sources override this."""
+        motions = self.load(ref)
+        return motions, SequenceCoverage.from_motions(motions)
 
     # -- shared helpers
     def config_dict(self) -> dict[str, Any]:

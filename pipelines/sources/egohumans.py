@@ -13,6 +13,15 @@ wearers (reactor, actor) gives clips over the frames where the reactor faces the
 --facing-deg at most --max-distance-m away, for at least --min-seconds (gaps of up to
 --max-gap-frames closed). Wearers listed as invalid in the official per-sequence configs
 (pipelines/data/egohumans_sequence_configs.csv) are skipped.
+
+Kept and skipped: a person missing from a frame's file, or with NaN/inf joints there, is simply not
+available in that frame; each pair gets clips where both are present. A hole of at most
+--max-gap-frames inside an interaction span is filled by linear interpolation of the joints (the clip
+is flagged <reactor|actor>_frames_interpolated); a longer hole splits the span. A sequence is
+quarantined only when no pair is present together for --min-seconds, or when its files are broken
+(a missing frame file, an unreadable one, wrong shapes, a person listed as expected who never appears,
+non-metric units). The summary counts every person-frame: kept in clips, interpolated, or skipped as
+absent, non-finite, invalid person, without a partner in the frame, or outside any interaction span.
 """
 from __future__ import annotations
 
@@ -21,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from itertools import permutations
+from itertools import combinations, permutations
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +39,8 @@ import numpy as np
 from vimo.errors import InputFormatError, MotionError
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import (
-    ClipRef, Source, SourceConfig, TwoPersonMotion, read_npy_object, register_source,
+    ClipRef, NoUsablePairError, SequenceCoverage, Source, SourceConfig, TwoPersonMotion, read_npy_object,
+    register_source,
 )
 
 # ----------------------------------------------------------------------------- conventions
@@ -62,7 +72,8 @@ class EgoHumansConfig(SourceConfig):
         "help": "the reactor's forward must point at the actor within this angle, degrees"})
     min_seconds: float = field(default=2.0, metadata={"help": "shortest interaction window, seconds"})
     max_gap_frames: int = field(default=10, metadata={
-        "help": "shorter breaks of the distance/facing rule are closed, frames"})
+        "help": "breaks of the distance/facing rule, and holes where a person is absent or NaN, of at most this "
+                "many frames are closed (missing joints interpolated linearly); longer ones split the span"})
     both_directions: bool = field(default=True, metadata={
         "help": "take every pair in both directions (each person once the reactor); off: only the "
                 "direction with more qualifying frames"})
@@ -107,6 +118,7 @@ class PerFrameSmplSource(Source):
     config_class = EgoHumansConfig
     config: EgoHumansConfig
     fps: ClassVar[float] = FPS
+    output_version = 2  # 2: persons absent in some frames no longer quarantine the sequence
     redistributable: ClassVar[bool] = REDISTRIBUTABLE
     #: the world is gravity-aligned (Aria SLAM; Harmony4D's COLMAP frame made so): the up estimate only picks
     #: the axis, so a lean never tilts a clip (canonical.estimate_up)
@@ -189,6 +201,9 @@ class PerFrameSmplSource(Source):
         return np.asarray(numbers), joints, present
 
     def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
+        return self.load_with_coverage(ref)[0]
+
+    def load_with_coverage(self, ref: ClipRef) -> tuple[list[TwoPersonMotion], SequenceCoverage]:
         seq_dir = self.root / ref.sequence_id
         smpl = seq_dir / SMPL_DIR
         numbers, joints, present = self._stack(seq_dir)
@@ -201,38 +216,43 @@ class PerFrameSmplSource(Source):
                 raise InputFormatError(f"{absent_everywhere[0]} never appears in the per-frame files", path=smpl,
                                        fix=f"re-extract the sequence, or skip it with --invalid-persons "
                                            f"{absent_everywhere[0]}")
-        for p in valid:
-            if not present[p].all():
-                first = int(np.flatnonzero(~present[p])[0])
-                raise InputFormatError(f"{p} is absent in {int((~present[p]).sum())} of {len(numbers)} frames",
-                                       path=smpl / f"{numbers[first]:05d}.npy",
-                                       fix=f"skip the person with --invalid-persons {p}, or exclude the sequence")
-            bad = ~np.isfinite(joints[p]).all(axis=(1, 2))
-            if bad.any():
-                first = int(np.flatnonzero(bad)[0])
-                raise MotionError(f"{p}'s joints hold NaN/inf in {int(bad.sum())} frame(s)",
-                                  path=smpl / f"{numbers[first]:05d}.npy",
-                                  fix="exclude the sequence or repair the frames")
         if len(valid) < 2:
             raise MotionError(f"{len(valid)} valid person(s) ({', '.join(valid) or 'none'}), two are needed",
                               path=smpl, fix="check the invalid-person list of this sequence")
+        # absent or non-finite frames are simply not available for that person
+        finite = {p: present[p] & np.isfinite(joints[p]).all(axis=(1, 2)) for p in joints}
+        for p in joints:
+            joints[p][~finite[p]] = np.nan
+        coverage = SequenceCoverage(frames=len(numbers), present=present, finite=finite,
+                                    skipped={p: "invalid_person" for p in joints if p not in valid})
+        min_frames = max(2, int(round(self.config.min_seconds * self.fps)))
+        gap = self.config.max_gap_frames
+        together = {pair: spans for pair in combinations(valid, 2)
+                    if (spans := canonical.runs(finite[pair[0]] & finite[pair[1]], min_frames, gap))}
+        if not together:
+            seen = ", ".join(f"{p} {int(finite[p].sum())}/{len(numbers)}" for p in valid)
+            raise NoUsablePairError(
+                f"no (reactor, actor) pair is present together for >= {min_frames} frames (gaps <= {gap} closed); "
+                f"finite frames per person: {seen}", coverage=coverage, path=smpl,
+                fix="nothing to convert here; lower --min-seconds or raise --max-gap-frames to use shorter "
+                    "overlaps, or exclude the sequence")
         people = [joints[p] for p in valid]
         up = canonical.estimate_up(people, axis_aligned=self.world_axis_aligned, path=smpl)
         rot = np.array(up.rotation)
         world = {p: canonical.apply_rotation(joints[p], rot) for p in valid}
-        for p in valid:
-            canonical.check_units(world[p], self.fps, path=smpl, who=p)
+        for p in valid:  # per run of finite frames: leaving and coming back elsewhere is no speed error
+            for s, e in canonical.runs(finite[p], 1):
+                canonical.check_units(world[p][s:e], self.fps, path=smpl, who=p)
         flags = list(up.qa_flags)
         wearers = {p for p in valid if (seq_dir / "ego" / p).is_dir()} if self.config.reactor_must_wear_aria \
             else set(valid)
-        min_frames = max(2, int(round(self.config.min_seconds * self.fps)))
         candidates: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for r, a in permutations(valid, 2):
             if r not in wearers:
                 continue
             mask = canonical.interaction_mask(world[r], world[a], max_distance_m=self.config.max_distance_m,
                                               facing_deg=self.config.facing_deg)
-            spans = canonical.runs(mask, min_frames, self.config.max_gap_frames)
+            spans = canonical.runs(mask, min_frames, gap)
             if spans:
                 candidates[(r, a)] = spans
         if not self.config.both_directions:
@@ -244,7 +264,8 @@ class PerFrameSmplSource(Source):
                     candidates.pop(drop)
         rule = (f"reactor {'wears an Aria and ' if self.config.reactor_must_wear_aria else ''}faces the actor within "
                 f"{self.config.facing_deg:g} deg at <= {self.config.max_distance_m:g} m for >= "
-                f"{self.config.min_seconds:g} s (gaps <= {self.config.max_gap_frames} frames closed); "
+                f"{self.config.min_seconds:g} s (gaps <= {gap} frames closed; a person's absent or "
+                f"non-finite frames inside a closed gap are interpolated linearly); "
                 f"{'both directions' if self.config.both_directions else 'one direction per pair'}")
         motions = []
         for (r, a), spans in sorted(candidates.items()):
@@ -256,10 +277,35 @@ class PerFrameSmplSource(Source):
                 "up_axis": up.as_dict(),
             }
             motions.append(TwoPersonMotion(
-                reactor=world[r].astype(np.float32), actor=world[a].astype(np.float32), fps=self.fps,
+                reactor=fill_gaps(world[r], finite[r], spans, gap).astype(np.float32),
+                actor=fill_gaps(world[a], finite[a], spans, gap).astype(np.float32), fps=self.fps,
                 source_frames=numbers, direction=f"{r}-{a}", persons={"reactor": r, "actor": a},
                 provenance=provenance, labels=self.labels(seq_dir), qa_flags=list(flags), segments=spans))
-        return motions
+        return motions, coverage
+
+
+def fill_gaps(joints: np.ndarray, finite: np.ndarray, spans: list[tuple[int, int]], max_gap: int) -> np.ndarray:
+    """(T, 22, 3) joints with every non-finite row inside `spans` linearly interpolated, per coordinate,
+    between the person's nearest finite rows before and after it (a copy; rows outside stay as they are).
+
+    Spans come from canonical.runs(mask, ..., max_gap) of a mask that is False wherever the person is not
+    finite, so every such hole is <= max_gap rows and has finite rows on both sides inside the span.
+    """
+    out = np.array(joints, dtype=np.float64, copy=True)
+    for s, e in spans:
+        rows = np.flatnonzero(finite[s:e]) + s
+        if len(rows) == e - s:
+            continue
+        holes = np.setdiff1d(np.arange(s, e), rows)
+        if len(rows) == 0 or holes[0] < rows[0] or holes[-1] > rows[-1]:
+            raise ValueError(f"span {s}-{e} does not start and end on finite rows")
+        longest = int(np.max(np.diff(rows))) - 1
+        if longest > max_gap:
+            raise ValueError(f"a hole of {longest} rows in span {s}-{e} exceeds max_gap {max_gap}")
+        flat = out.reshape(len(out), -1)
+        for c in range(flat.shape[1]):
+            flat[holes, c] = np.interp(holes, rows, flat[rows, c])
+    return out
 
 
 @register_source("egohumans")

@@ -9,6 +9,11 @@ rule that the reactor wears an Aria finds no reactor; pass --no-reactor-must-wea
 official split is the top folder (train/ or test/) and is part of every clip id, because the
 same sequence name exists in both. The world is gravity-aligned (world_axis_aligned, inherited): its up
 axis is estimated per sequence and snapped to exactly (Z-up worlds have been seen).
+
+Kept and skipped: as Ego-Humans (vimo convert egohumans --help). A frame where aria01 or aria02 is
+missing or has NaN joints is not available for that person; holes of at most --max-gap-frames inside an
+interaction span are interpolated, longer ones split it; the sequence is quarantined only when the two
+are not present together for --min-seconds (or when aria01/aria02 never appears, or a file is broken).
 """
 from __future__ import annotations
 

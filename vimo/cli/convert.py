@@ -97,6 +97,8 @@ def run_conversion(name: str, source_class: type, cfg: dict[str, Any], common: d
         result.print(f"[green]done[/] {summary.items} units: {summary.converted} converted, {summary.skipped} "
                       f"skipped (already valid), {summary.empty} without a clip, {summary.quarantined} quarantined; "
                       f"{summary.clips} clips, {summary.frames} frames in {summary.seconds:.1f} s")
+        for line in summary.report_lines():
+            result.print(line, highlight=False, soft_wrap=True)
         for key, reason in summary.quarantine[:20]:
             console.print(f"  [yellow]quarantined[/] {key}: {reason}", highlight=False)
     if summary.over_budget:
