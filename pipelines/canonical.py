@@ -252,7 +252,8 @@ def estimate_up(persons: list[np.ndarray], *, snap_deg: float = SNAP_DEG, axis_a
             raise MotionError(
                 f"the world is declared axis-aligned, but the up direction estimated from the {method} "
                 f"{np.round(up, 3).tolist()} is {angle:.1f} degrees from the nearest axis {axis} (limit {limit:g})",
-                path=path, fix="check that this sequence's world frame is gravity-aligned, or exclude the sequence")
+                path=path, fix="check that this sequence's world frame is gravity-aligned, exclude the sequence, or pass "
+                    "--no-axis-aligned-world to rotate it by the estimate (flagged)")
         snapped = True
         flags = ("up_axis_snapped_far",) if angle > snap_deg else ()
     else:

@@ -79,6 +79,11 @@ class EgoHumansConfig(SourceConfig):
                 "direction with more qualifying frames"})
     reactor_must_wear_aria: bool = field(default=True, metadata={
         "help": "the reactor must be an Aria wearer (an ego/<person> folder exists)"})
+    axis_aligned_world: bool = field(default=True, metadata={
+        "help": "the world is gravity-aligned (Aria SLAM world; Harmony4D's COLMAP frame made so): the estimated "
+                "up is snapped to the nearest signed axis, so a lean never tilts a clip, and a sequence whose floor "
+                "is far from every axis is refused; off: today's estimate, snapped only within 5 deg, else "
+                "rotated by the raw estimate and flagged up_axis_estimated"})
     invalid_persons: str = field(default="", metadata={
         "help": "extra persons to skip in every sequence, comma-separated (e.g. aria04)"})
 
@@ -237,7 +242,8 @@ class PerFrameSmplSource(Source):
                 fix="nothing to convert here; lower --min-seconds or raise --max-gap-frames to use shorter "
                     "overlaps, or exclude the sequence")
         people = [joints[p] for p in valid]
-        up = canonical.estimate_up(people, axis_aligned=self.world_axis_aligned, path=smpl)
+        up = canonical.estimate_up(people, axis_aligned=self.world_axis_aligned and self.config.axis_aligned_world,
+                                     path=smpl)
         rot = np.array(up.rotation)
         world = {p: canonical.apply_rotation(joints[p], rot) for p in valid}
         for p in valid:  # per run of finite frames: leaving and coming back elsewhere is no speed error

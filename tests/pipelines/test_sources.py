@@ -10,6 +10,7 @@ import pytest
 from vimo.pipelines.samples.sources import (
     EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree, write_interx_tree,
 )
+from vimo.errors import MotionError
 from vimo.pipelines import canonical
 from vimo.pipelines.convert import ConvertOptions, build_clips, convert, list_clips
 from vimo.pipelines.sources import SOURCES, get_source
@@ -235,3 +236,20 @@ def test_up_rotation_is_exact_for_axes():
         assert set(np.unique(rot)) <= {-1.0, 0.0, 1.0}
         np.testing.assert_array_equal(rot @ canonical.axis_vector(name), [0, 1, 0])
         assert math.isclose(np.linalg.det(rot), 1.0)
+
+
+def test_a_world_tilted_past_the_limit_is_refused_unless_declared_not_axis_aligned(tmp_path):
+    tree = write_egohumans_tree(tmp_path / "eh", [
+        EgoSequence("05_volley", "001_volley", kind="handshake", tilt_deg=40.0, seed=3, wearers=("aria02",))])
+    src = make("egohumans", tree.root)
+    with pytest.raises(MotionError) as err:
+        src.load(src.discover()[0])
+    line = err.value.one_line()
+    assert "declared axis-aligned" in line and "--no-axis-aligned-world" in line and "\n" not in line
+    # the user's declaration that this capture is not gravity-aligned: rotated by the estimate, flagged
+    free = make("egohumans", tree.root, axis_aligned_world=False)
+    (m,) = free.load(free.discover()[0])
+    up = m.provenance["up_axis"]
+    assert m.qa_flags == ["up_axis_estimated"] and not up["snapped"] and 39.0 < up["off_axis_deg"] < 41.0
+    # rotated upright by the estimate (within a few mm; left tilted, joints would be off by decimetres)
+    np.testing.assert_allclose(m.reactor, tree.expected["05_volley/001_volley"]["aria02"], atol=5e-3)
