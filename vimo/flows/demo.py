@@ -55,8 +55,12 @@ SIMULATED_NOTE = "SIMULATED annotators (vimo.annotation.simulated): not human ju
 class DemoScale:
     """Sizes of one demo run."""
 
-    interx: int = 72
+    interx: int = 48
     """fake Inter-X sequences"""
+    clip_frames: int = 80
+    """longest clip `vimo convert` cuts (--max-frames; the official 200 in the reduced demo): the tiny preset sees
+    40 frames of a motion, so 5-8 s interactions cut into 2-4 s clips pair each video with the motion the models
+    and the evaluator actually see, and give more pairs for the same rendered frames"""
     ego_sequences: int = 4
     """fake Ego-Humans sequences (each gives two clips, one per direction)"""
     h4d_sequences: int = 4
@@ -82,7 +86,7 @@ class DemoScale:
 
 
 FULL = DemoScale()
-REDUCED = DemoScale(interx=12, ego_sequences=2, h4d_sequences=2, size=(160, 128), restyle=3, raters=3, per_video=2,
+REDUCED = DemoScale(interx=12, clip_frames=200, ego_sequences=2, h4d_sequences=2, size=(160, 128), restyle=3, raters=3, per_video=2,
                     trial=6, bench_epochs=1, replications=2, evaluator_epochs=1)
 
 #: (activity folder, synthetic kind acting it out) of the fake Ego-Humans / Harmony4D sequences, used in
@@ -244,15 +248,18 @@ class Demo:
         from vimo.pipelines.sources import get_source
         from vimo.workspace import Workspace
 
+        s = self.s
         Workspace.init(self.ws_root, name="vimo-demo").close()
         figures: dict[str, Any] = {}
         for name, root, cfg in (("interx", self.src / "Inter-X_Dataset", {"body_models": self.models}),
                                 ("egohumans", self.src / "egohumans", {}), ("harmony4d", self.src / "harmony4d", {})):
             extra = f" --body-models {self.models}" if cfg else ""
-            self.command(f"vimo convert {name} {root} --workspace {self.ws_root}{extra} --workers {self.cfg.workers}")
+            self.command(f"vimo convert {name} {root} --workspace {self.ws_root}{extra} --workers {self.cfg.workers}"
+                         f" --max-frames {s.clip_frames}")
             cls = get_source(name)
             summary = convert(cls(root, cls.config_class(**cfg)),
-                              ConvertOptions(workspace=self.ws_root, workers=self.cfg.workers),
+                              ConvertOptions(workspace=self.ws_root, workers=self.cfg.workers,
+                                             max_frames=s.clip_frames),
                               progress=lambda r, done, total, n=name: self.r.detail(f"convert {n}", done, total))
             if summary.quarantined:
                 raise VimoError(f"{summary.quarantined} {name} units were quarantined: {summary.quarantine[:2]}",
