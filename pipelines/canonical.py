@@ -141,8 +141,9 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(float(np.clip(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)), -1, 1))))
 
 
-def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray, int]:
-    """Toe positions of standing feet: (N, 3) points and the number of (person, window) groups they come from.
+def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Toe positions of standing feet: (N, 3) points, the number of (person, window) groups they come from,
+    and (N,) the index of the person each point belongs to.
 
     A toe stands where it is still (it moves at most STANCE_STEP_M per frame between its neighbours, which no
     swinging or flying foot does, whatever the up direction) and, per person and window of
@@ -150,8 +151,8 @@ def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray
     still toe (so one stray frame cannot set the floor, and a foot held still in the air, e.g. at the top of
     a jump, is not taken). Frames with NaN (the person absent) or next to one are skipped.
     """
-    pts, groups = [], 0
-    for j in persons:
+    pts, owner, groups = [], [], 0
+    for who, j in enumerate(persons):
         toes = np.asarray(j, dtype=np.float64)[:, list(_TOES)]
         if len(toes) < 3:
             continue
@@ -170,27 +171,41 @@ def stance_points(persons: list[np.ndarray], up: np.ndarray) -> tuple[np.ndarray
                 continue
             low = np.partition(h[sel], 1)[1]
             pts.append(p[sel[h[sel] <= low + STANCE_TOLERANCE_M]])
+            owner.append(np.full(len(pts[-1]), who))
             groups += 1
-    return (np.concatenate(pts) if pts else np.zeros((0, 3))), groups
+    if not pts:
+        return np.zeros((0, 3)), 0, np.zeros(0, dtype=int)
+    return np.concatenate(pts), groups, np.concatenate(owner)
 
 
-def _fit_plane(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _fit_plane(points: np.ndarray, up: np.ndarray, owner: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
     """Least-squares plane through the floor points among (N, 3) points: (unit normal on the side of `up`,
     RMS spreads (3,) of the kept points along the plane's axes, widest first, the last being the off-plane
     scatter), or None when fewer than 12 points remain.
 
+    `owner` (N,) names the person of each point: every person gets its own height of the plane (the normal
+    is shared), because the feet of two fitted bodies rarely stand at one height (shape and fit errors put
+    them centimetres to decimetres apart), and one plane through both would tilt towards the lower person.
+
     The floor is the lower envelope: the first four refits drop the points more than FLOOR_TRIM_M above
     the plane (feet held still in the air pull a first fit up), the next four those more than FLOOR_TRIM_M
     off it on either side."""
+    owner = np.zeros(len(points), dtype=int) if owner is None else np.asarray(owner)
     keep = np.ones(len(points), dtype=bool)
     for k in range(8):
-        q = points[keep]
-        if len(q) < 12:
+        if keep.sum() < 12:
             return None
-        centre = q.mean(axis=0)
-        _, sv, vt = np.linalg.svd(q - centre, full_matrices=False)
+        centred = np.empty_like(points)
+        for who in np.unique(owner):
+            mine = owner == who
+            kept = mine & keep
+            # a person without kept points keeps its points' mean (they are all dropped from the fit anyway)
+            centred[mine] = points[mine] - points[kept if kept.any() else mine].mean(axis=0)
+        q = centred[keep]
+        _, sv, vt = np.linalg.svd(q, full_matrices=False)
         n = vt[2] if np.dot(vt[2], up) >= 0 else -vt[2]
-        res = (points - centre) @ n
+        res = centred @ n
         keep = (res <= FLOOR_TRIM_M) & ((res >= -FLOOR_TRIM_M) if k >= 3 else True)
     return n, sv / math.sqrt(len(q))
 
@@ -209,8 +224,8 @@ def floor_normal(persons: list[np.ndarray], rough_up: np.ndarray) -> np.ndarray 
     rough = np.asarray(rough_up, dtype=np.float64) / np.linalg.norm(rough_up)
     n = rough
     for _ in range(8):
-        points, groups = stance_points(persons, n)
-        fit = _fit_plane(points, rough)
+        points, groups, owner = stance_points(persons, n)
+        fit = _fit_plane(points, rough, owner)
         if fit is None:
             return None
         new, spread = fit
