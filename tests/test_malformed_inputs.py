@@ -278,8 +278,10 @@ def test_joints_non_utf8_name_is_quarantined_and_the_good_unit_converts(tmp_path
     reason = assert_quarantined(summary, ws, "joints", "bad\\xff", "bad\\xff_reactor.npy", "not valid UTF-8",
                                 n_good=1)
     reason.encode("utf-8")  # printable: the undecodable byte is shown escaped
-    jobs = {j["unit"]: j["status"] for j in __import__("vimo.workspace", fromlist=["Workspace"]).Workspace.open(ws)
-            .catalog.jobs()}
+    from vimo.workspace import Workspace
+
+    with Workspace.open(ws) as w:
+        jobs = {j["unit"]: j["status"] for j in w.catalog.jobs()}
     assert jobs == {"good": "done", "bad\\xff": "quarantined"}
 
 
@@ -480,6 +482,18 @@ def test_motion_output_naming_an_existing_folder_is_one_line(command, tmp_path, 
     rc, err = run_cli(["motion", command, str(src), "-o", str(out)], capsys)
     assert_one_red_line(rc, err, str(out), "is a folder")
     assert list(out.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("command", ["encode", "stats"])
+def test_motion_folder_output_naming_an_existing_file_is_one_line(command, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / "a.npy", generate("wave", seed=5, fps=20, duration_s=3.0).reactor)
+    out = tmp_path / "out.npy"
+    out.write_bytes(b"keep me")
+    rc, err = run_cli(["motion", command, str(src), "-o", str(out)], capsys)
+    assert_one_red_line(rc, err, str(out), "is a file")
+    assert out.read_bytes() == b"keep me"
 
 
 # ----------------------------------------------------------------------------- leaderboard

@@ -182,6 +182,10 @@ def recipe_from_dict(raw: Mapping[str, Any], *, base: Path | None = None, path: 
         raise ReleaseError(f"has unknown tables {unknown}", path=path, fix="use [release], [filters] and [split]")
     if "release" not in raw:
         raise ReleaseError("has no [release] table", path=path, fix="add [release] with name, version, workspace")
+    drop = raw.get("filters", {}).get("drop_flags", []) if isinstance(raw.get("filters", {}), Mapping) else []
+    if not isinstance(drop, list) or not all(isinstance(x, str) for x in drop):
+        raise ReleaseError(f"[filters] drop_flags must be a list of QA flag names, got {drop!r}",
+                           path=path, fix='e.g. drop_flags = ["order_suspect"]')
     for where, cls in (("release", ReleaseSection), ("filters", ReleaseFilters), ("split", SplitPolicy)):
         table = raw.get(where, {})
         if not isinstance(table, Mapping):
@@ -198,9 +202,6 @@ def recipe_from_dict(raw: Mapping[str, Any], *, base: Path | None = None, path: 
         raise ReleaseError(f"name {release.name!r} / version {release.version!r} must be letters, digits, '.', "
                            "'-' or '_'", path=path, fix="e.g. name = 'vimo-base', version = '1.0.0'")
     filters = _section(ReleaseFilters, dict(raw.get("filters", {})), "filters", path)
-    if not isinstance(filters.drop_flags, list) or not all(isinstance(x, str) for x in filters.drop_flags):
-        raise ReleaseError(f"[filters] drop_flags must be a list of QA flag names, got {filters.drop_flags!r}",
-                           path=path, fix='e.g. drop_flags = ["order_suspect"]')
     split_table = dict(raw.get("split", {}))
     for key in ("unseen_sub_categories", "reactions_per_video", "guard", "unseen_guard"):
         if key in split_table:
