@@ -476,8 +476,46 @@ def read_results(path: str | Path) -> dict[str, Any]:
         raise InputFormatError(f"is not valid JSON ({exc})", path=p, fix="re-run `vimo bench`") from None
     check_format_version(data.get("format") if isinstance(data, dict) else None, RESULTS_FORMAT, what="results",
                          path=p, older_fix="re-run `vimo bench` with this vimo version")
+    problem = results_structure_problem(data)
+    if problem:
+        raise InputFormatError(problem, path=p, fix="re-run `vimo bench` (or restore the file it wrote); a results.json "
+                                                    "edited by hand must keep every block")
     data["_path"] = str(p)
     return data
+
+
+def _kind(x: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a str"}.get(type(x), f"a {type(x).__name__}")
+
+
+def results_structure_problem(data: dict[str, Any]) -> str | None:
+    """What a results.json lacks for the leaderboard (one line), or None: the evaluator block with its id, the
+    protocol, the release name and checksum, and per evaluated set its size and an FID with mean and ci95."""
+    need: list[tuple[str, type | tuple[type, ...]]] = [
+        ("evaluator", dict), ("evaluator.id", str), ("protocol", dict), ("provenance", dict),
+        ("provenance.release_name", str), ("provenance.release_sha256", str), ("sets", dict)]
+    for dotted, kind in need:
+        node: Any = data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return f"has no '{dotted}'" + (" block" if kind is dict else "")
+            node = node[part]
+        if not isinstance(node, kind):
+            return f"'{dotted}' is {_kind(node)}, expected {_kind(kind())}"
+    if data.get("split") is not None and not isinstance(data["split"], dict):
+        return f"'split' is {_kind(data['split'])}, expected an object"
+    for name, s in data["sets"].items():
+        if not isinstance(s, dict) or not isinstance(s.get("metrics"), dict):
+            return f"set '{name}' has no 'metrics' block"
+        if isinstance(s.get("size"), bool) or not isinstance(s.get("size"), int):
+            return f"set '{name}' has no pair count ('size' is {s.get('size')!r})"
+        for key, metric in s["metrics"].items():
+            if not isinstance(metric, dict) or any(not isinstance(metric.get(k), (int, float)) or
+                                                   isinstance(metric.get(k), bool) for k in ("mean", "ci95")):
+                return f"set '{name}' metric '{key}' has no numeric 'mean' and 'ci95'"
+        if "fid" not in s["metrics"]:
+            return f"set '{name}' has no 'fid' metric"
+    return None
 
 
 def results_validity(results: dict[str, Any]) -> list[str]:
@@ -499,7 +537,13 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test",
     if not results:
         raise InputFormatError("no benchmark results given", fix="pass one or more `vimo bench` folders")
     for r in results:
+        if set_name not in r["sets"]:
+            raise InputFormatError(f"has no evaluated set '{set_name}'", path=r["_path"],
+                                   fix=f"choose one of: {', '.join(r['sets'])}")
         r["_invalid"] = results_validity(r)
+        fid = r["sets"][set_name]["metrics"]["fid"]["mean"]
+        if not _finite(fid):  # never ranked, whatever the recorded verdict and wherever the variants put it
+            r["_invalid"] = list(dict.fromkeys([f"set {set_name}: FID {fid} is not finite"] + r["_invalid"]))
         if r["_invalid"] and not show_invalid:
             more = f" (+{len(r['_invalid']) - 1} more)" if len(r["_invalid"]) > 1 else ""
             raise InvalidResultsError(f"is an invalid benchmark: {r['_invalid'][0]}{more}", path=r["_path"],
@@ -520,11 +564,9 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test",
                           if r["protocol"].get(k) != ref["protocol"].get(k))
             raise LeaderboardMismatchError(f"protocol differs from {ref['_path']} in {', '.join(diff)}",
                                            path=r["_path"], fix="re-run the benchmarks with the same protocol")
+    check_same_test_sets(results, set_name)
     rows = []
     for r in results:
-        if set_name not in r["sets"]:
-            raise InputFormatError(f"has no evaluated set '{set_name}'", path=r["_path"],
-                                   fix=f"choose one of: {', '.join(r['sets'])}")
         m = r["sets"][set_name]["metrics"]
         split = results_split(r)
         row = {"release": r["provenance"]["release_name"], "split": split["name"], "select_on": results_select_on(r),
@@ -538,10 +580,29 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test",
                 row[f"{key}_ci95"] = m[key]["ci95"]
         row["folder"] = str(Path(r["_path"]).parent)
         rows.append(row)
-    rows.sort(key=lambda row: row["fid"])
-    for rank, row in enumerate(rows, 1):
+    ranked = sorted((row for row in rows if _finite(row["fid"])), key=lambda row: row["fid"])
+    for rank, row in enumerate(ranked, 1):
         row["rank"] = rank
-    return rows
+    unranked = [row for row in rows if not _finite(row["fid"])]  # listed apart (--show-invalid), never ranked
+    for row in unranked:
+        row["rank"] = None
+    return ranked + unranked
+
+
+def check_same_test_sets(results: list[dict[str, Any]], set_name: str) -> None:
+    """LeaderboardMismatchError when two results of one release and training split were evaluated on
+    `set_name` sets of different sizes (a changed test list, a partial run): their FIDs are not comparable."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in results:
+        split = results_split(r)
+        key = (r["provenance"]["release_name"], split["name"], split["test_list"])
+        first = seen.setdefault(key, r)
+        n, n0 = r["sets"][set_name]["size"], first["sets"][set_name]["size"]
+        if n != n0:
+            raise LeaderboardMismatchError(
+                f"set {set_name} has {n} test pairs, {first['_path']} of the same release {key[0]} and split "
+                f"{key[1]} has {n0}: FIDs on different test sets are never ranked together", path=r["_path"],
+                fix="benchmark the release as built (its test list unchanged) and rank those results")
 
 
 def leaderboard_csv(rows: list[dict[str, Any]]) -> str:
@@ -564,7 +625,7 @@ def leaderboard_markdown(rows: list[dict[str, Any]], evaluator_id: str) -> str:
              "| Rank | Release | Split | Selected on | Valid | Train pairs | Test set | Test pairs | FID↓ | Diversity→ | "
              "Real diversity | MModality↑ |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rank']} | {r['release']} | {r.get('split', 'base')} | {r.get('select_on', '-')} | "
+        lines.append(f"| {'-' if r['rank'] is None else r['rank']} | {r['release']} | {r.get('split', 'base')} | {r.get('select_on', '-')} | "
                      f"{'yes' if r.get('valid') else 'INVALID'} | {r['n_train']} | "
                      f"`{r.get('test_list', 'test.txt')}` | {r['n_test']} | {cell(r, 'fid')} | "
                      f"{cell(r, 'diversity')} | {cell(r, 'diversity_real')} | {cell(r, 'multimodality')} |")

@@ -147,6 +147,25 @@ def migrate_command(root: Path | str) -> str:
     return f"vimo workspace migrate -w {root}"
 
 
+def unreadable_fix(path: Path, root: Path) -> str:
+    """What to do about a catalog file SQLite cannot read. Moving the catalog and the workspace config aside
+    makes `vimo convert` re-create both and re-register the clips already on disk (their units are skipped,
+    not converted again); what only the catalog held (pairs, videos, rounds, releases) is not restored."""
+    return (f"restore {path.name} from a backup; else move {path.name} and vimo-workspace.json aside and re-run "
+            f"`vimo convert <source> <root> -w {root}`, which re-registers the clips in {root / 'clips'} (pairs, "
+            "videos, annotation rounds and releases recorded only in the catalog are lost)")
+
+
+def storable(text: str) -> str:
+    """`text` as SQLite can store it: bytes that are not UTF-8 (lone surrogates from an undecodable file name)
+    are written as \\xNN."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class Catalog:
     """A connection to a workspace catalog. One per thread (sqlite3 connections are not shared)."""
 
@@ -160,10 +179,19 @@ class Catalog:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if not create:
+                self.check_readable()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise WorkspaceError(f"not a readable vimo catalog ({exc})", path=self.path,
+                                 fix=unreadable_fix(self.path, self.root)) from None
         if create:
             with self.transaction():
                 for stmt in _statements(SCHEMA):
@@ -216,6 +244,15 @@ class Catalog:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
+
+    def check_readable(self) -> None:
+        """sqlite3.DatabaseError when the file is not a database or its pages are damaged (PRAGMA quick_check:
+        every b-tree page read once, no index cross-check; milliseconds for a typical catalog)."""
+        rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise sqlite3.DatabaseError(f"malformed: {problems[0]}{more}")
 
     def format_version(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
@@ -327,11 +364,13 @@ class Catalog:
         """Add units of work (already known units keep their state); returns how many are new."""
         with self.transaction() as conn:
             before = conn.total_changes
-            conn.executemany("INSERT OR IGNORE INTO jobs(kind, unit) VALUES (?, ?)", [(kind, u) for u in units])
+            conn.executemany("INSERT OR IGNORE INTO jobs(kind, unit) VALUES (?, ?)",
+                             [(storable(kind), storable(u)) for u in units])
             return conn.total_changes - before
 
     def claim(self, kind: str, unit: str) -> bool:
         """Mark a unit running; False when it is already done (a re-run skips it)."""
+        kind, unit = storable(kind), storable(unit)
         with self.transaction() as conn:
             row = conn.execute("SELECT status FROM jobs WHERE kind=? AND unit=?", (kind, unit)).fetchone()
             if row is not None and row[0] == "done":
@@ -348,6 +387,7 @@ class Catalog:
         self._set_job(kind, unit, "quarantined" if quarantine else "failed", reason)
 
     def _set_job(self, kind: str, unit: str, status: str, reason: str | None) -> None:
+        kind, unit, reason = storable(kind), storable(unit), None if reason is None else storable(reason)
         with self.transaction() as conn:
             conn.execute("INSERT INTO jobs(kind, unit, status, reason, finished_at) VALUES (?, ?, ?, ?, ?) "
                          "ON CONFLICT(kind, unit) DO UPDATE SET status=excluded.status, reason=excluded.reason, "

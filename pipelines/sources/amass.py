@@ -18,6 +18,7 @@ provenance records the method (`resample`). --humanml3d-stride reproduces the re
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from vimo.motion.skeleton import FPS
 from vimo.errors import InputFormatError, MotionError
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import (
-    ClipRef, Source, SourceConfig, TwoPersonMotion, read_npz, register_source,
+    ClipRef, Source, SourceConfig, TwoPersonMotion, check_frame_count, printable_name, read_npz, register_source,
 )
 from vimo.pipelines.sources.joints import interpolate_linear, resample_record, sample_positions
 
@@ -107,6 +108,20 @@ def resample_pose(poses: np.ndarray, trans: np.ndarray, fps: float, *, humanml3d
             {**record, "positions": positions})
 
 
+def frame_rate(value: Any, path: Path) -> float:
+    """`mocap_framerate` as a finite number (one value, any array shape); InputFormatError otherwise."""
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "fiu":
+        found = "empty" if arr.size == 0 else f"{arr.dtype} {arr.shape}"
+        raise InputFormatError(f"mocap_framerate is {found}, expected one number (frames per second)", path=path,
+                               fix="AMASS files hold the capture rate (60-250 fps); re-download the file")
+    fps = float(arr.reshape(-1)[0])
+    if not math.isfinite(fps):
+        raise InputFormatError(f"mocap_framerate is {fps}, expected a finite number (frames per second)", path=path,
+                               fix="AMASS files hold the capture rate (60-250 fps); re-download the file")
+    return fps
+
+
 @register_source("amass")
 class AmassSource(Source):
     config_class = AmassConfig
@@ -132,12 +147,13 @@ class AmassSource(Source):
         for p in sorted(self.root.glob(self.config.pattern)):
             rel = p.relative_to(self.root).as_posix()
             seq = rel[:-4]
-            refs.append(ClipRef(key=seq.replace("/", "-"), sequence_id=seq, paths=(rel,)))
+            refs.append(ClipRef(key=printable_name(seq.replace("/", "-")), sequence_id=seq, paths=(rel,)))
         return refs
 
     def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
         from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
 
+        self.check_names(ref)
         path = self.inside_root(ref.paths[0])
         raw = read_npz(path, what="AMASS motion file")
         if "mocap_framerate" not in raw or "trans" not in raw:
@@ -145,15 +161,20 @@ class AmassSource(Source):
         for key in ("poses", "betas"):
             if key not in raw:
                 raise InputFormatError(f"has no key '{key}'", path=path, fix="use the AMASS 'SMPL+H G' release files")
-        fps = float(np.asarray(raw["mocap_framerate"]).reshape(-1)[0])
-        poses = np.asarray(raw["poses"], dtype=np.float64)
-        trans = np.asarray(raw["trans"], dtype=np.float64)
+        fps = frame_rate(raw["mocap_framerate"], path)
+        poses = np.asarray(raw["poses"])
+        trans = np.asarray(raw["trans"])
+        if poses.dtype.kind not in "fiu" or trans.dtype.kind not in "fiu":
+            raise InputFormatError(f"poses ({poses.dtype}) / trans ({trans.dtype}) are not numeric arrays", path=path,
+                                   fix="use the AMASS 'SMPL+H G' release files")
+        poses, trans = poses.astype(np.float64), trans.astype(np.float64)
         if poses.ndim != 2 or poses.shape[1] < 66 or trans.shape != (len(poses), 3):
             raise InputFormatError(f"poses {poses.shape} / trans {trans.shape} are not (T, 156) / (T, 3)", path=path,
                                    fix="use the AMASS 'SMPL+H G' release files")
+        check_frame_count(len(poses), path=path, fix="re-download the file, or exclude it (an empty take)")
         if not (np.isfinite(poses).all() and np.isfinite(trans).all()):
             raise MotionError("poses or trans hold NaN/inf", path=path, fix="exclude or repair the file")
-        if not (np.isfinite(fps) and fps >= TARGET_FPS):
+        if fps < TARGET_FPS:
             raise InputFormatError(f"mocap_framerate is {fps:g}, below {TARGET_FPS} fps", path=path,
                                    fix="AMASS files are 60-250 fps; check the file")
         root_orient, body_pose, moved, real_fps, resampled = resample_pose(
@@ -165,9 +186,11 @@ class AmassSource(Source):
             _MODELS[key] = load_body_model(Path(self.config.body_models), BODY_MODEL, gender)
         model = _MODELS[key]
         betas = np.asarray(raw["betas"], dtype=np.float64).reshape(-1)[:NUM_BETAS]
-        j = forward_joints(model, rest_joints(model, betas), root_orient, body_pose, moved)
-        j = canonical.apply_rotation(j, TO_Y_UP)
+        source_world = forward_joints(model, rest_joints(model, betas), root_orient, body_pose, moved)
+        j = canonical.apply_rotation(source_world, TO_Y_UP)
         canonical.check_units(j, real_fps, path=path, who="subject")
+        # a file fitted in another world (e.g. Y up) would otherwise give a clip whose body lies flat
+        canonical.check_declared_up([source_world], UP_AXIS, path=path)
         provenance = {
             "source": self.name, "sequence_id": ref.sequence_id, "source_fps": fps,
             "stride": resampled.get("stride"), "resample": resampled,

@@ -18,6 +18,7 @@ and pickled files through an allow-list unpickler (numpy arrays, numbers, string
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import shutil
 import zipfile
@@ -200,9 +201,61 @@ class Source(ABC):
         """The absolute path of `rel` under the root; PathEscapeError when it (or a link) leaves it."""
         return require_inside(self.root / rel, self.root)
 
+    def check_names(self, ref: ClipRef) -> None:
+        """InputFormatError when a file or folder name of `ref` is not UTF-8 (the catalog, the clip ids and the
+        terminal need text); called first by every `load`, so such a unit is quarantined and the run goes on."""
+        for rel in ref.paths:
+            if not is_utf8_name(rel):
+                raise InputFormatError(
+                    f"the file name is not valid UTF-8 (bytes {os.fsencode(rel)!r})", path=printable_name(
+                        str(self.root / rel)),
+                    fix="rename the file or folder to a UTF-8 name (e.g. convmv -f latin1 -t utf8 -r --notest DIR)")
+
     def estimate_bytes(self, refs: list[ClipRef]) -> int:
         """A generous upper bound of the bytes the conversion of `refs` writes (for the disk check)."""
         return 2_000_000 * max(1, len(refs))
+
+
+def is_utf8_name(name: str | Path) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python decodes them as lone surrogates)."""
+    try:
+        str(name).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_name(name: str | Path) -> str:
+    """`name` with the bytes that are not UTF-8 shown as \\xNN ('bad\\xff_reactor.npy'): safe to print, to
+    store in the catalog and to use as a unit key."""
+    text = str(name)
+    if is_utf8_name(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_text_lenient(path: Path) -> tuple[str, str | None]:
+    """A label text file as the dataset ships it: UTF-8 (a BOM dropped); else Windows-1252, else Latin-1 (which
+    decodes every byte, so nothing is lost). Returns (text, note): note is None for UTF-8, else one line
+    saying which encoding was used, for the clip's provenance."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+    for encoding, label in (("cp1252", "cp1252 (Windows latin-1)"), ("latin-1", "latin-1")):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text, f"not UTF-8 (first bad byte 0x{data[offset]:02x} at offset {offset}), read as {label}"
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def check_frame_count(frames: int, *, path: Path, fix: str) -> None:
+    """InputFormatError for a motion file without frames (an empty take, an interrupted export)."""
+    if frames < 1:
+        raise InputFormatError("has 0 frames", path=path, fix=fix)
 
 
 def check_disk(folder: Path, needed: int) -> str | None:

@@ -39,8 +39,8 @@ import numpy as np
 from vimo.errors import InputFormatError, MotionError
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import (
-    ClipRef, NoUsablePairError, SequenceCoverage, Source, SourceConfig, TwoPersonMotion, read_npy_object,
-    register_source,
+    ClipRef, NoUsablePairError, SequenceCoverage, Source, SourceConfig, TwoPersonMotion, printable_name,
+    read_npy_object, register_source,
 )
 
 # ----------------------------------------------------------------------------- conventions
@@ -110,7 +110,10 @@ def read_frame_joints(path: Path) -> dict[str, np.ndarray]:
             raise InputFormatError(f"entry {person!r} has no '{JOINT_KEY}' key", path=path,
                                    fix="re-extract the sequence archive (processed_data/smpl)")
         j = np.asarray(entry[JOINT_KEY])
-        if j.dtype.kind not in "fiu" or j.ndim != 2 or j.shape[0] < 22 or j.shape[1] != 3:
+        if j.dtype.kind not in "fiu":
+            raise InputFormatError(f"{person}['{JOINT_KEY}'] has shape {j.shape} dtype {j.dtype}, expected a numeric "
+                                   "(45, 3) array", path=path, fix="re-extract the sequence archive (processed_data/smpl)")
+        if j.ndim != 2 or j.shape[0] < 22 or j.shape[1] != 3:
             raise InputFormatError(f"{person}['{JOINT_KEY}'] has shape {j.shape}, expected (45, 3)", path=path,
                                    fix="re-extract the sequence archive")
         out[str(person)] = j[:22].astype(np.float64)
@@ -171,7 +174,7 @@ class PerFrameSmplSource(Source):
         refs = []
         for key, seq in self.sequence_dirs():
             rel = seq.relative_to(self.root).as_posix()
-            refs.append(ClipRef(key=key, sequence_id=rel, paths=(f"{rel}/{SMPL_DIR}",)))
+            refs.append(ClipRef(key=printable_name(key), sequence_id=rel, paths=(f"{rel}/{SMPL_DIR}",)))
         return refs
 
     def _stack(self, seq_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -185,8 +188,11 @@ class PerFrameSmplSource(Source):
         numbers.sort()
         if not numbers:
             raise InputFormatError("holds no NNNNN.npy frame file", path=smpl, fix="re-extract the sequence archive")
-        expected = range(numbers[0], numbers[0] + len(numbers))
-        if numbers != list(expected) or numbers[0] != 1:
+        if numbers[0] != 1:
+            raise InputFormatError(f"frame numbering starts at {numbers[0]:05d}.npy, expected 00001.npy", path=smpl,
+                                   fix="renumber the frame files from 00001 (the official numbering) or re-extract "
+                                       "the sequence archive")
+        if numbers != list(range(1, len(numbers) + 1)):
             missing = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
             raise InputFormatError(f"frame file {missing[0]:05d}.npy is missing ({len(missing)} missing in "
                                    f"1..{numbers[-1]})", path=smpl / f"{missing[0]:05d}.npy",
@@ -209,6 +215,7 @@ class PerFrameSmplSource(Source):
         return self.load_with_coverage(ref)[0]
 
     def load_with_coverage(self, ref: ClipRef) -> tuple[list[TwoPersonMotion], SequenceCoverage]:
+        self.check_names(ref)
         seq_dir = self.root / ref.sequence_id
         smpl = seq_dir / SMPL_DIR
         numbers, joints, present = self._stack(seq_dir)

@@ -26,7 +26,8 @@ import numpy as np
 from vimo.errors import InputFormatError, MotionError
 from vimo.pipelines import canonical, order_audit
 from vimo.pipelines.sources.base import (
-    ClipRef, Source, SourceConfig, TwoPersonMotion, read_npz, read_pickle, register_source,
+    ClipRef, Source, SourceConfig, TwoPersonMotion, check_frame_count, printable_name, read_npz, read_pickle,
+    read_text_lenient, register_source,
 )
 
 # ----------------------------------------------------------------------------- conventions
@@ -97,6 +98,7 @@ def read_person(path: Path) -> dict[str, Any]:
         if arr.dtype.kind not in "fiu" or arr.ndim < 2 or int(np.prod(arr.shape[1:])) != width:
             raise InputFormatError(f"key '{key}' has shape {arr.shape} dtype {arr.dtype}, expected (T, {width})",
                                    path=path, fix="re-extract motions.zip")
+        check_frame_count(len(arr), path=path, fix="re-extract motions.zip, or exclude the sequence")
         arr = arr.reshape(len(arr), width).astype(np.float64)
         if frames is not None and len(arr) != frames:
             raise InputFormatError(f"key '{key}' has {len(arr)} frames, root_orient has {frames}", path=path,
@@ -176,9 +178,10 @@ class InterXSource(Source):
         motions = self.root / "motions"
         seqs = sorted(p.name for p in motions.iterdir() if p.is_dir() or p.is_symlink())
         if self.config.split != "all":
-            listed = set((self.root / "splits" / f"{self.config.split}.txt").read_text().split())
+            listed = set(read_text_lenient(self.root / "splits" / f"{self.config.split}.txt")[0].split())
             seqs = [s for s in seqs if s in listed]
-        return [ClipRef(key=s, sequence_id=s, paths=(f"motions/{s}/P1.npz", f"motions/{s}/P2.npz")) for s in seqs]
+        return [ClipRef(key=printable_name(s), sequence_id=s, paths=(f"motions/{s}/P1.npz", f"motions/{s}/P2.npz"))
+                for s in seqs]
 
     # -- per-run annotations, read once per process
     def _orders(self) -> dict[str, Any]:
@@ -191,10 +194,11 @@ class InterXSource(Source):
             self._order_cache = data
         return self._order_cache
 
-    def _actions(self) -> list[str]:
+    def _actions(self) -> tuple[list[str], str | None]:
+        """The action names (line i = action i) and the encoding note of the file (None: UTF-8)."""
         if not hasattr(self, "_action_cache"):
-            path = self.inside_root("annots/action_setting.txt")
-            self._action_cache = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            text, note = read_text_lenient(self.inside_root("annots/action_setting.txt"))
+            self._action_cache = ([ln.strip() for ln in text.splitlines() if ln.strip()], note)
         return self._action_cache
 
     def _splits(self) -> dict[str, str]:
@@ -203,13 +207,14 @@ class InterXSource(Source):
             for name in ("train", "val", "test"):
                 p = self.root / "splits" / f"{name}.txt"
                 if p.is_file():
-                    for s in p.read_text().split():
+                    for s in read_text_lenient(p)[0].split():
                         self._split_cache[s] = name
         return self._split_cache
 
     def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
         from vimo.pipelines.body import forward_joints, rest_joints
 
+        self.check_names(ref)
         seq = ref.sequence_id
         ids = parse_sequence_id(seq)
         paths = [self.inside_root(p) for p in ref.paths]
@@ -241,13 +246,16 @@ class InterXSource(Source):
         canonical.check_declared_up(joints, UP_AXIS, path=paths[0])
         actor_is_p1 = int(raw_order) == int(self.config.actor_order)
         a, r = (0, 1) if actor_is_p1 else (1, 0)
-        actions = self._actions()
+        actions, action_note = self._actions()
         action = actions[ids["action"]] if ids["action"] < len(actions) else None
+        encodings = [f"annots/action_setting.txt: {action_note}"] if action_note else []
         texts_path = self.root / "texts" / f"{seq}.txt"
         texts: list[str] = []
         if texts_path.is_file():
-            texts = [ln.strip() for ln in self.inside_root(f"texts/{seq}.txt").read_text(encoding="utf-8")
-                     .splitlines() if ln.strip()]
+            text, note = read_text_lenient(self.inside_root(f"texts/{seq}.txt"))
+            texts = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            if note:
+                encodings.append(f"texts/{seq}.txt: {note}")
         rule = (f"actor_is_p1 = (interaction_order == {self.config.actor_order})")
         provenance = {
             "source": self.name, "sequence_id": seq, "source_fps": FPS, "stride": STRIDE,
@@ -258,6 +266,8 @@ class InterXSource(Source):
             "up_axis": {"declared": UP_AXIS},
             "interx": ids,
         }
+        if encodings:  # label files that are not UTF-8, read as shipped
+            provenance["text_encodings"] = encodings
         audit = order_audit.audit_order(joints[a], joints[r], FPS / STRIDE)
         provenance["order_audit"] = audit_record(audit, PERSONS[a], PERSONS[r])
         labels = {"action_id": ids["action"], "action": action, "texts": texts}

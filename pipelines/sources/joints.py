@@ -19,7 +19,9 @@ from vimo.motion.skeleton import FPS
 from vimo.atomic import load_npy
 from vimo.errors import InputFormatError
 from vimo.pipelines import canonical
-from vimo.pipelines.sources.base import ClipRef, Source, SourceConfig, TwoPersonMotion, register_source
+from vimo.pipelines.sources.base import (
+    ClipRef, Source, SourceConfig, TwoPersonMotion, printable_name, register_source,
+)
 from vimo.motion import check_joints
 
 # ----------------------------------------------------------------------------- conventions
@@ -122,14 +124,15 @@ class JointsSource(Source):
                 continue
             if rel.endswith("_actor.npy") and rel[:-10] + "_reactor.npy" in present:
                 stem = rel[:-10]
-                refs.append(ClipRef(key=stem.replace("/", "-"), sequence_id=stem,
+                refs.append(ClipRef(key=printable_name(stem.replace("/", "-")), sequence_id=stem,
                                     paths=(stem + "_reactor.npy", stem + "_actor.npy")))
             else:
                 stem = rel[:-4]
-                refs.append(ClipRef(key=stem.replace("/", "-"), sequence_id=stem, paths=(rel,)))
+                refs.append(ClipRef(key=printable_name(stem.replace("/", "-")), sequence_id=stem, paths=(rel,)))
         return refs
 
     def load(self, ref: ClipRef) -> list[TwoPersonMotion]:
+        self.check_names(ref)
         rot = canonical.rotation_to_y_up(canonical.axis_vector(self.config.up_axis))
         people = []
         for rel in ref.paths:

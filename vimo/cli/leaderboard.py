@@ -39,6 +39,7 @@ def leaderboard(folders: List[Path] = typer.Argument(..., help="benchmark folder
     for r in rows:
         # markup off: "[t2]" is text, not a rich style tag
         label = "" if r["valid"] else f"  INVALID: {r['invalid_reason']}"
-        result.print(f"{r['rank']}. {r['release']} [{r['split']}] (selected on {r['select_on']})  FID "
+        rank = "-" if r["rank"] is None else f"{r['rank']}."
+        result.print(f"{rank} {r['release']} [{r['split']}] (selected on {r['select_on']})  FID "
                       f"{r['fid']:.3f} ± {r['fid_ci95']:.3f}{label}", markup=False, highlight=False, soft_wrap=True)
     result.print(f"[green]leaderboard[/] {len(rows)} results -> {out / 'leaderboard.md'}")

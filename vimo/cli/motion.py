@@ -20,6 +20,28 @@ console = Console(stderr=True)
 result = Console()  # results on stdout; progress, notes and errors on stderr
 
 
+def _file_output(out: Path, src: Path) -> None:
+    """-o must name a file when SRC is one file: an existing folder there is refused before any work."""
+    from vimo.errors import InputFormatError
+
+    if out.is_dir():
+        raise InputFormatError("is a folder, but -o must name the output .npy file when SRC is one file", path=out,
+                               fix=f"give a file name, e.g. -o {out / (src.stem + '.npy')}; or pass a folder as SRC "
+                                   "to write one file per input into the folder")
+    if out.parent != Path("") and out.parent.exists() and not out.parent.is_dir():
+        raise InputFormatError(f"cannot be written: {out.parent} is a file, not a folder", path=out,
+                               fix="choose an output path inside a folder")
+
+
+def _folder_output(out: Path) -> None:
+    """-o must name a folder (new or existing) when the outputs are several files."""
+    from vimo.errors import InputFormatError
+
+    if out.exists() and not out.is_dir():
+        raise InputFormatError("is a file, but -o must name the output folder here", path=out,
+                               fix="give a folder path (it is created when missing)")
+
+
 @app.command()
 def encode(src: Path = typer.Argument(..., help="(T, 22, 3) joints .npy (metres, Y up, 20 fps, SMPL order), or a folder of them"),
            out: Path = typer.Option(..., "-o", "--out", help="output .npy (or folder when SRC is a folder)"),
@@ -34,6 +56,7 @@ def encode(src: Path = typer.Argument(..., help="(T, 22, 3) joints .npy (metres,
     from vimo.motion.files import encode_file, encode_folder
 
     if src.is_dir():
+        _folder_output(out)
         report = encode_folder(src, out, first_22=first_22, overwrite=force)
         if as_json:
             typer.echo(json.dumps({"out": str(out), **asdict(report)}, indent=2))
@@ -44,6 +67,7 @@ def encode(src: Path = typer.Argument(..., help="(T, 22, 3) joints .npy (metres,
         if report.quarantined:
             result.print(f"reasons listed in {out / 'quarantine.tsv'}")
         return
+    _file_output(out, src)
     feats = encode_file(src, out, first_22=first_22)
     if as_json:
         typer.echo(json.dumps({"out": str(out), "shape": list(feats.shape)}))
@@ -62,6 +86,7 @@ def decode(src: Path = typer.Argument(..., help="(T, 263) features .npy"),
     """
     from vimo.motion.files import decode_file
 
+    _file_output(out, src)
     joints = decode_file(src, out, method=method)
     if as_json:
         typer.echo(json.dumps({"out": str(out), "shape": list(joints.shape)}))
@@ -81,6 +106,7 @@ def stats(src: Path = typer.Argument(..., help="folder of (T, 263) feature .npy 
     """
     from vimo.motion.files import stats_folder
 
+    _folder_output(out)
     mean, std, report = stats_folder(src, out, group_average=group_average)
     if as_json:
         typer.echo(json.dumps({"mean": str(out / "Mean.npy"), "std": str(out / "Std.npy"), **asdict(report)}, indent=2))

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, field, fields
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -77,6 +79,75 @@ class Recipe:
         return f"{self.release.name}-{self.release.version}"
 
 
+def _type_name(tp: Any) -> str:
+    """A declared field type as a recipe writer reads it: 'int', 'list[str]', 'path', 'float or nothing'."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        named = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(named)
+    if origin in (list, tuple):
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    if tp is Path:
+        return "str (a path)"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _type_problem(value: Any, tp: Any, key: str) -> str | None:
+    """Why `value` (a TOML value) does not fit the declared type `tp`, naming the key or list item; None when it
+    fits. TOML integers pass for floats; lists pass for tuples; strings for paths."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(value, a, key) for a in args if a is not type(None)]
+        if any(p is None for p in problems):
+            return None
+        nested = [p for p in problems if p and not p.startswith(f"{key} is ")]
+        return nested[0] if nested else f"{key} is {value!r} ({type(value).__name__}), expected {_type_name(tp)}"
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return f"{key} is {value!r} ({type(value).__name__}), expected {_type_name(tp)}"
+        for i, item in enumerate(value):
+            problem = _type_problem(item, args[0], f"{key}[{i}]") if args else None
+            if problem:
+                return problem
+        return None
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif tp is Path:
+        ok = isinstance(value, (str, Path))
+    else:
+        ok = True
+    return None if ok else f"{key} is {value!r} ({type(value).__name__}), expected {_type_name(tp)}"
+
+
+def _example(f: Any) -> str:
+    default = f.default_factory() if f.default_factory is not MISSING else f.default
+    if default is MISSING or default is None or (isinstance(default, (list, tuple)) and not default):
+        return ""
+    return f", e.g. {f.name} = {json.dumps(list(default) if isinstance(default, tuple) else default)}"
+
+
+def check_types(cls: type, table: Mapping[str, Any], where: str, path: Path | None) -> None:
+    """ReleaseError (one line: recipe file, [table], key, found value and type, expected type) when a value of
+    `table` does not fit the declared type of its field in the dataclass `cls`; unknown keys are left to
+    `_section`."""
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name not in table:
+            continue
+        problem = _type_problem(table[f.name], hints[f.name], f.name)
+        if problem:
+            raise ReleaseError(f"[{where}] {problem}", path=path,
+                               fix=f"set {f.name} to a value of type {_type_name(hints[f.name])}{_example(f)}")
+
+
 def _section(cls: type, table: Mapping[str, Any], where: str, path: Path | None) -> Any:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(table) - names)
@@ -111,6 +182,16 @@ def recipe_from_dict(raw: Mapping[str, Any], *, base: Path | None = None, path: 
         raise ReleaseError(f"has unknown tables {unknown}", path=path, fix="use [release], [filters] and [split]")
     if "release" not in raw:
         raise ReleaseError("has no [release] table", path=path, fix="add [release] with name, version, workspace")
+    drop = raw.get("filters", {}).get("drop_flags", []) if isinstance(raw.get("filters", {}), Mapping) else []
+    if not isinstance(drop, list) or not all(isinstance(x, str) for x in drop):
+        raise ReleaseError(f"[filters] drop_flags must be a list of QA flag names, got {drop!r}",
+                           path=path, fix='e.g. drop_flags = ["order_suspect"]')
+    for where, cls in (("release", ReleaseSection), ("filters", ReleaseFilters), ("split", SplitPolicy)):
+        table = raw.get(where, {})
+        if not isinstance(table, Mapping):
+            raise ReleaseError(f"[{where}] is {table!r} ({type(table).__name__}), expected a table", path=path,
+                               fix=f"write it as a [{where}] table of keys")
+        check_types(cls, table, where, path)
     rel_table = dict(raw["release"])
     for key in ("workspace", "out", "follow"):
         if rel_table.get(key) is not None:
@@ -121,9 +202,6 @@ def recipe_from_dict(raw: Mapping[str, Any], *, base: Path | None = None, path: 
         raise ReleaseError(f"name {release.name!r} / version {release.version!r} must be letters, digits, '.', "
                            "'-' or '_'", path=path, fix="e.g. name = 'vimo-base', version = '1.0.0'")
     filters = _section(ReleaseFilters, dict(raw.get("filters", {})), "filters", path)
-    if not isinstance(filters.drop_flags, list) or not all(isinstance(x, str) for x in filters.drop_flags):
-        raise ReleaseError(f"[filters] drop_flags must be a list of QA flag names, got {filters.drop_flags!r}",
-                           path=path, fix='e.g. drop_flags = ["order_suspect"]')
     split_table = dict(raw.get("split", {}))
     for key in ("unseen_sub_categories", "reactions_per_video", "guard", "unseen_guard"):
         if key in split_table:
@@ -137,4 +215,11 @@ def load_recipe(path: str | Path) -> Recipe:
     p = Path(path)
     if not p.is_file():
         raise ReleaseError("recipe file does not exist", path=p, fix="check the path")
-    return recipe_from_dict(_toml_loads(p.read_text(encoding="utf-8"), p), base=p.parent.resolve(), path=p)
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ReleaseError(f"is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); TOML files are UTF-8",
+                           path=p, fix="save the recipe as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+    return recipe_from_dict(_toml_loads(text, p), base=p.parent.resolve(), path=p)
