@@ -111,6 +111,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at REAL, finished_at REAL,
     PRIMARY KEY (kind, unit)
 );
+-- releases: checksum is the release digest, the sha256 of the release's CHECKSUMS.sha256
+-- (vimo.release.layout.release_digest), which vimo release verify compares with the folder's
 CREATE TABLE IF NOT EXISTS releases (
     name TEXT NOT NULL,
     version TEXT NOT NULL,

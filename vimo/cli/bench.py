@@ -60,6 +60,7 @@ HIDDEN = ("select_by_fid",)
 def _bench(*, human_eval: Optional[str] = None, workspace: Optional[Path] = None, human_eval_pairs: int = 10,
            human_eval_overlap: int = 3, render: Optional[bool] = None, as_json: bool = False, **kwargs: Any) -> None:
     from vimo.models.bench import BenchConfig, run_bench
+    from vimo.threads import configure_torch_threads
 
     values = config_values(kwargs, BenchConfig)
     release: Path = values["release"]
@@ -67,6 +68,7 @@ def _bench(*, human_eval: Optional[str] = None, workspace: Optional[Path] = None
     if human_eval and workspace is None:
         raise typer.BadParameter("--human-eval needs --workspace", param_hint="--workspace")
     cfg = BenchConfig(**values)
+    configure_torch_threads()  # intra-op threads sized to the free cores (vimo.threads)
     results = run_bench(cfg)
     longer = results["provenance"].get("longer_than_max_motion_length") or {}
     if any(longer.values()):

@@ -35,7 +35,9 @@ def generate(video: Path = typer.Option(..., "--video", help="video file (mp4, .
     vimo generate --video clip.mp4 --checkpoints runs/ --out gen/ --samples 3 --mp4
     """
     from vimo.flows.generate import generate_for_video
+    from vimo.threads import configure_torch_threads
 
+    configure_torch_threads()  # intra-op threads sized to the free cores (vimo.threads)
     done = generate_for_video(video, checkpoints, out, length=length, samples=samples, preset=preset,
                               encoder=encoder, feature_cache=feature_cache, seed=seed, device=device, mp4=mp4,
                               size=size)

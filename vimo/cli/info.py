@@ -1,4 +1,5 @@
-"""`vimo info`: what a bug report needs: versions, optional extras, whether headless EGL rendering works.
+"""`vimo info`: what a bug report needs: versions, optional extras, whether headless EGL rendering works, and how
+many threads torch gets in vimo's training and benchmark commands (vimo.threads).
 
 Examples:
     vimo info
@@ -54,17 +55,22 @@ def egl_status(timeout: float = 30.0) -> str:
 
 
 def collect(probe_egl: bool = True) -> dict:
+    from vimo.threads import current_plan
+
+    plan = current_plan()
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
         "egl": egl_status() if probe_egl else "not probed",
+        "torch_threads": {"threads": plan.threads, "why": plan.describe(), "affinity": plan.affinity,
+                          "quota": plan.quota, "busy": plan.busy, "source": plan.source},
     }
 
 
 def info(as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
          no_egl: bool = typer.Option(False, "--no-egl", help="skip the EGL rendering probe")) -> None:
-    """Versions of Python, vimo and its dependencies, and whether headless EGL rendering works.
+    """Versions of Python, vimo and its dependencies, whether headless EGL rendering works, torch's threads.
 
     vimo info\n
     vimo info --json --no-egl
@@ -83,3 +89,4 @@ def info(as_json: bool = typer.Option(False, "--json", help="print machine-reada
         table.add_row(name, version or "[dim]not installed[/]")
     table.add_row("EGL rendering", data["egl"])
     Console().print(table)
+    typer.echo(f"torch threads: {data['torch_threads']['why']}")

@@ -5,6 +5,7 @@ Examples:
     vimo split recipes/vimo-base.toml
     vimo release build recipes/vimo-base.toml
     vimo release verify ws/releases/vimo-base-1.0.0
+    vimo release verify vimo-base-1.0.0/ --digest 3b0c...e9   # a release received: pin the digest its builder printed
     vimo release diff ws/releases/vimo-base-1.0.0 ws/releases/vimo-base-1.1.0
     vimo release list -w ws/
     vimo card ws/releases/vimo-base-1.0.0 --workspace ws/ --out data_cards/vimo-base-1.0.0
@@ -75,11 +76,12 @@ def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)"),
 
     res = build_release(recipe, progress=lambda msg: typer.echo(f"... {msg}", err=True))
     if as_json:
-        typer.echo(json.dumps({"status": res.status, "path": str(res.path), "counts": res.counts,
-                               "excluded": res.excluded}, indent=2, default=str))
+        typer.echo(json.dumps({"status": res.status, "path": str(res.path), "digest": res.digest,
+                               "counts": res.counts, "excluded": res.excluded}, indent=2, default=str))
         return
     word = "built" if res.status == "built" else "already built, identical:"
     typer.echo(f"{word} {res.path}")
+    typer.echo(f"  digest {res.digest}  (sha256 of CHECKSUMS.sha256; vimo release verify checks it)")
     typer.echo(f"  pairs {res.counts['pairs']} (videos {res.counts['videos']}, motions {res.counts['motions']})")
     for name, n in res.counts["lists"].items():
         if "/" in name or name in ("train", "val", "test"):
@@ -90,22 +92,52 @@ def build(recipe: Path = typer.Argument(..., help="release recipe (TOML)"),
 
 @app.command()
 def verify(release: Path = typer.Argument(..., help="release folder"),
+           workspace: Path = typer.Option(None, "--workspace", "-w",
+                                          help="workspace whose catalog recorded the release's digest (default: the "
+                                               "workspace holding the folder, <ws>/releases/NAME-VERSION)"),
+           digest: str = typer.Option(None, "--digest", help="the release digest the release must have (sha256 of "
+                                                               "its CHECKSUMS.sha256, printed by vimo release build)"),
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-    """Recompute checksums and check the release rules; names every file that fails.
+    """Recompute checksums, check the release rules and the release digest; names every file that fails.
 
-    vimo release verify ws/releases/vimo-base-1.0.0
+    The digest is compared with --digest, else with the one the workspace's catalog recorded at build time.
+
+    vimo release verify ws/releases/vimo-base-1.0.0\n
+    vimo release verify vimo-base-1.0.0/ --digest 3b0c...e9
     """
-    from vimo.release import verify_release
+    from vimo.release import ExpectedDigest, ReleaseError, is_digest, recorded_digest, release_digest, verify_release
+    from vimo.release import workspace_of
 
-    problems = verify_release(release)
+    expected = None
+    if digest is not None:
+        if not is_digest(digest.strip().lower()):
+            raise ReleaseError(f"--digest {digest!r} is not a sha256 (64 hex characters)", path=release,
+                               fix="pass the digest vimo release build printed for this release")
+        expected = ExpectedDigest(digest.strip().lower(), "the one given (--digest)")
+    else:
+        ws = workspace or workspace_of(release)
+        recorded = recorded_digest(release, ws) if ws is not None and release.is_dir() else None
+        if recorded is not None:
+            expected = ExpectedDigest(recorded, f"the one recorded at build time in {ws}")
+        elif workspace is not None:
+            raise ReleaseError(f"is not recorded in the catalog of {workspace}", path=release,
+                               fix="pass the workspace it was built in, or pin its digest with --digest HEX")
+    problems = verify_release(release, expected=expected)
+    try:
+        actual = release_digest(release)
+    except ReleaseError:
+        actual = None
+    checked = None if expected is None else expected.source
     if as_json:
-        typer.echo(json.dumps({"release": str(release), "ok": not problems,
+        typer.echo(json.dumps({"release": str(release), "ok": not problems, "digest": actual,
+                               "digest_checked_against": checked,
                                "problems": [{"path": p.path, "problem": p.problem} for p in problems]}, indent=2))
         if problems:
             raise typer.Exit(1)
         return
     if not problems:
-        typer.echo(f"{release}: ok")
+        how = (f"matches {checked}" if checked else "not compared: pass --digest HEX, or -w WORKSPACE of the build")
+        typer.echo(f"{release}: ok (digest {actual}, {how})")
         return
     for p in problems:
         typer.secho(f"{release}/{p.path}: {p.problem}", fg="red", err=True)

@@ -42,6 +42,7 @@ SPECS = {
 def _train(ctx: typer.Context, config: Optional[Path] = None, as_json: bool = False, **kwargs: Any) -> None:
     from vimo.errors import InputFormatError
     from vimo.models.train import TrainConfig, config_from_file, main_from_env
+    from vimo.threads import configure_torch_threads
 
     values = config_values(kwargs, TrainConfig)
     if config is None:
@@ -52,6 +53,7 @@ def _train(ctx: typer.Context, config: Optional[Path] = None, as_json: bool = Fa
     else:  # the file, then every flag given on the command line (even with its default value)
         given = explicit_fields(ctx, TrainConfig) | {"stage"}
         cfg = config_from_file(config, **{k: values[k] for k in given})
+    configure_torch_threads()  # intra-op threads sized to the free cores (vimo.threads)
     summary = main_from_env(cfg)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

@@ -25,7 +25,7 @@ from vimo.splits import SPLITS, SplitItem, Splits, leakage_keys, make_splits
 from vimo.taxonomy import Taxonomy, TaxonomyError
 from vimo.release.layout import (FORMAT_VERSION, INFO, MANIFEST, MANIFEST_COLUMNS, MEAN, SPLITS_DIR, STD, LicenceError,
                                  ReleaseError, ReleaseExistsError, motion_list, motion_path, pair_list,
-                                 read_checksums, read_manifest, write_checksums)
+                                 read_checksums, read_manifest, release_digest, write_checksums)
 from vimo.release.recipe import Recipe, load_recipe
 
 # ----------------------------------------------------------------------------------- selection
@@ -212,6 +212,8 @@ class BuildResult:
     """'built' or 'unchanged' (an identical release already existed)"""
     counts: dict[str, Any]
     excluded: dict[str, int]
+    digest: str = ""
+    """the release digest (layout.release_digest), also recorded in the catalog's releases.checksum"""
 
 
 def _lines_of(names: list[str], rows: Mapping[str, dict]) -> tuple[str, str]:
@@ -414,7 +416,7 @@ def build_release(recipe: Recipe | str | Path, *, progress: Callable[[str], None
             info = _write_tree(stage, pairs, splits, recipe, taxonomy, licences, excluded, step)
             step("data card")
             render_card(stage, workspace=ws.root, out=stage)
-            text = write_checksums(stage)
+            write_checksums(stage)
             if final.exists():
                 status = _compare_existing(final, stage)
                 shutil.rmtree(stage)
@@ -428,10 +430,10 @@ def build_release(recipe: Recipe | str | Path, *, progress: Callable[[str], None
             rel_path = ws.rel(final)
         except VimoError:
             rel_path = str(final.resolve())
+        digest = release_digest(final)
         ws.catalog.add_release(name=recipe.release.name, version=recipe.release.version, path=rel_path,
-                               checksum=hashlib.sha256(text.encode()).hexdigest(), recipe=recipe.raw,
-                               counts=info["counts"])
-    return BuildResult(final, status, info["counts"], dict(excluded))
+                               checksum=digest, recipe=recipe.raw, counts=info["counts"])
+    return BuildResult(final, status, info["counts"], dict(excluded), digest)
 
 
 def _compare_existing(final: Path, stage: Path) -> str:

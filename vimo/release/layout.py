@@ -15,6 +15,11 @@ builder, the verifier, the data card and vimo.models alike). The layout:
       meta/figures/*.png           the data card's plots
       README.md                    the data card
       CHECKSUMS.sha256             sha256 of every other file
+
+The release digest, `release_digest`, is the sha256 of the bytes of CHECKSUMS.sha256 (what
+`sha256sum CHECKSUMS.sha256` prints). That file lists the sha256 of every other file, meta/info.json
+included, so a release whose files match CHECKSUMS.sha256 and whose digest equals the one recorded at build
+time (the catalog's `releases.checksum`, printed by `vimo release build`) is byte for byte the release built.
 """
 from __future__ import annotations
 
@@ -84,6 +89,19 @@ def write_checksums(root: Path) -> str:
     text = "".join(lines)
     atomic.write_text(root / CHECKSUMS, text)
     return text
+
+
+def release_digest(root: str | Path) -> str:
+    """The release digest: sha256 (hex) of the bytes of `<root>/CHECKSUMS.sha256` (see the module docstring)."""
+    path = Path(root) / CHECKSUMS
+    if not path.is_file():
+        raise ReleaseError(f"has no {CHECKSUMS}", path=root, fix="pass a release folder built by vimo release build")
+    return sha256_file(path)
+
+
+def is_digest(text: str) -> bool:
+    """Whether `text` is a sha256 hex digest (64 lower-case hex characters)."""
+    return re.fullmatch(r"[0-9a-f]{64}", text) is not None
 
 
 def read_checksums(root: Path) -> dict[str, str]:

@@ -13,8 +13,8 @@ from vimo.atomic import sha256_file
 from vimo.errors import VimoError
 from vimo.motion.skeleton import FEATURE_DIM
 from vimo.splits import SPLITS
-from vimo.release.layout import (CHECKSUMS, INFO, MANIFEST, MEAN, MOTIONS_DIR, STD, ReleaseError, motion_list, pair_list,
-                                 read_checksums, read_info, read_manifest)
+from vimo.release.layout import (CHECKSUMS, INFO, MANIFEST, MEAN, MOTIONS_DIR, STD, ReleaseError, is_digest,
+                                 motion_list, pair_list, read_checksums, read_info, read_manifest, release_digest)
 
 # ----------------------------------------------------------------------------------- verify
 @dataclass(frozen=True)
@@ -26,9 +26,20 @@ class Problem:
         return f"{self.path}: {self.problem}"
 
 
-def verify_release(root: str | Path) -> list[Problem]:
+@dataclass(frozen=True)
+class ExpectedDigest:
+    """The release digest a release must have, and where that value comes from."""
+
+    digest: str
+    """sha256 hex of the release's CHECKSUMS.sha256 (layout.release_digest)"""
+    source: str
+    """who says so, completing 'differs from ...': 'the one recorded at build time', 'the one given (--digest)'"""
+
+
+def verify_release(root: str | Path, *, expected: ExpectedDigest | None = None) -> list[Problem]:
     """Every problem of a release folder (empty: it verifies): checksums, unlisted files, statistics,
-    list files, array shapes, manifest consistency and leakage between the splits."""
+    list files, array shapes, manifest consistency and leakage between the splits; with `expected`, also
+    the release digest (which catches a file edited together with its CHECKSUMS.sha256 line)."""
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
@@ -37,6 +48,11 @@ def verify_release(root: str | Path) -> list[Problem]:
         listed = read_checksums(root)
     except ReleaseError as exc:
         return [Problem(str(exc.path or root), exc.problem)]
+    if expected is not None:
+        actual = release_digest(root)
+        if actual != expected.digest:
+            problems.append(Problem(CHECKSUMS, f"digest differs from {expected.source} ({actual} vs "
+                                               f"{expected.digest})"))
     for rel, digest in sorted(listed.items()):
         p = root / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
@@ -55,6 +71,46 @@ def verify_release(root: str | Path) -> list[Problem]:
         problems.append(Problem(INFO, exc.problem))
     problems += _check_structure(root)
     return problems
+
+
+def recorded_digest(root: str | Path, workspace: str | Path) -> str | None:
+    """The release digest recorded in a workspace's catalog when `root` was built (releases.checksum), found
+    by the release's path, else by the name and version of its meta/info.json; None when the catalog does not
+    hold the release."""
+    from vimo.workspace import Workspace
+
+    root = Path(root).resolve()
+    with Workspace.open(workspace) as ws:
+        rows = ws.catalog.query("releases")
+        for r in rows:
+            path = Path(r["path"])
+            if (path if path.is_absolute() else ws.root / path).resolve() == root:
+                return _checked_digest(r, ws.catalog.path)
+        try:
+            info = read_info(root)
+        except VimoError:
+            return None
+        for r in rows:
+            if (r["name"], r["version"]) == (info.get("name"), info.get("version")):
+                return _checked_digest(r, ws.catalog.path)
+    return None
+
+
+def _checked_digest(row: dict[str, Any], catalog: Path) -> str:
+    digest = row.get("checksum") or ""
+    if not is_digest(digest):
+        raise ReleaseError(f"release {row['name']}-{row['version']} has no valid digest recorded ({digest!r})",
+                           path=catalog, fix="run vimo release build with its recipe again (an identical "
+                                             "release is left as it is and its digest recorded)")
+    return digest
+
+
+def workspace_of(root: str | Path) -> Path | None:
+    """The workspace a release folder lives in (<ws>/releases/<name>-<version>/), or None."""
+    from vimo.workspace import CONFIG_NAME
+
+    ws = Path(root).resolve().parent.parent
+    return ws if (ws / CONFIG_NAME).is_file() else None
 
 
 def _check_structure(root: Path) -> list[Problem]:
