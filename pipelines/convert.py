@@ -461,7 +461,7 @@ def validate_clip(clip_dir: str | Path) -> dict:
         raise InputFormatError("lists no reactor files", path=meta_path, fix="re-run vimo convert")
     for name, info in meta["files"].items():
         try:
-            p = require_inside(d / info["path"], d)
+            p = require_inside(info["path"], d)
         except PathEscapeError:
             raise InputFormatError(f"names the {name} file {info['path']!r}, outside the clip folder", path=meta_path,
                                    fix="re-run vimo convert to rewrite the clip") from None

@@ -297,14 +297,20 @@ def check_consistency(ws: "Workspace") -> Consistency:
     rows = {r["clip_id"]: r for r in ws.catalog.query("clips")}
     folders = {d.name for d in clips_dir(root).iterdir() if d.is_dir() and not d.name.startswith(".")} \
         if clips_dir(root).is_dir() else set()
-    for cid in sorted(set(rows) - folders):
-        out.clips_missing_on_disk.append(f"clips/{cid}: in the catalog, not on disk")
-    for cid in sorted(folders - set(rows)):
-        out.clips_not_in_catalog.append(f"clips/{cid}: on disk, not in the catalog")
-    for cid in sorted(folders & set(rows)):
-        problem = _clip_difference(root, cid, rows[cid])
-        if problem:
+    referenced = set()
+    for cid, row in sorted(rows.items()):
+        named = [row[c] for c in _CLIP_FILE_COLUMNS if row.get(c)]
+        parents = {Path(p).parent for p in named}
+        referenced |= {p.parts[1] for p in parents if len(p.parts) > 1 and p.parts[0] == "clips"}
+        missing = [p for p in named if not _exists_inside(root, p)]
+        if not named or len(missing) == len(named):
+            out.clips_missing_on_disk.append(f"clips/{cid}: in the catalog, not on disk")
+        elif missing:
+            out.clips_differ.append(f"clips/{cid}: {missing[0]} is missing")
+        elif (problem := _clip_difference(root, cid, row, parents)) is not None:
             out.clips_differ.append(f"clips/{cid}: {problem}")
+    for name in sorted(folders - referenced):
+        out.clips_not_in_catalog.append(f"clips/{name}: on disk, not in the catalog")
     videos = ws.catalog.query("videos")
     for v in videos:
         if not _exists_inside(root, v["path"]):
@@ -334,24 +340,27 @@ def _exists_inside(root: Path, rel: str) -> bool:
         return False
 
 
-def _clip_difference(root: Path, cid: str, row: dict[str, Any]) -> str | None:
-    """Why a clip row and its folder disagree, None when they agree."""
-    folder = clips_dir(root) / cid
+def _clip_difference(root: Path, cid: str, row: dict[str, Any], parents: set[Path]) -> str | None:
+    """Why a clip row and its folder disagree, None when they agree. A folder written by vimo convert
+    (with meta.json) must match the row file for file; without one, the row's checksum (if any) must
+    be the features file's."""
+    sha = hashlib.sha256(require_inside(row["reactor_features"], root).read_bytes()).hexdigest() \
+        if row.get("reactor_features") else None
+    folder = root / next(iter(parents)) if len(parents) == 1 else None
+    if folder is None or not (folder / "meta.json").is_file():
+        if row.get("checksum") is not None and row["checksum"] != sha:
+            return "the catalog's features checksum differs from the file"
+        return None
     try:
         files = json.loads((folder / "meta.json").read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return "meta.json is missing or unreadable"
+        return "meta.json is unreadable"
+    rel = folder.relative_to(root).as_posix()
     for column, name in _CLIP_FILE_COLUMNS.items():
-        want = f"clips/{cid}/{files[name]['path']}" if name in files else None
+        want = f"{rel}/{files[name]['path']}" if name in files else None
         if row.get(column) != want:
             return f"the catalog's {column} is {row.get(column)!r}, meta.json says {want!r}"
-        if want is not None and not (root / want).is_file():
-            return f"{want} is missing"
-    try:
-        sha = hashlib.sha256((folder / files["features_reactor"]["path"]).read_bytes()).hexdigest()
-    except (OSError, KeyError):
-        return "features_reactor is unreadable"
-    if row.get("checksum") != sha or files["features_reactor"].get("sha256") != sha:
+    if row.get("checksum") != sha or files.get("features_reactor", {}).get("sha256") != sha:
         return "the features checksum differs between the catalog, meta.json and the file"
     return None
 
