@@ -53,8 +53,10 @@ PR_SET_PDEATHSIG = 1
 WATCHDOG_PERIOD_S = 0.5
 
 
-def die_with_parent(parent_pid: int, pdeathsig: bool = True) -> None:
-    """Pool worker initializer: end this process when `parent_pid` (the main process) dies.
+def die_with_parent(parent_pid: int | None, pdeathsig: bool = True) -> None:
+    """Pool worker initializer: end this process when `parent_pid` (the main process) dies; None: when
+    the parent it has now dies (forkserver workers are children of the fork server, which itself ends
+    with the main process).
 
     On Linux the kernel sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG; `pdeathsig` is
     False when the pool is started from a thread other than the main one, since the signal follows the
@@ -66,7 +68,9 @@ def die_with_parent(parent_pid: int, pdeathsig: bool = True) -> None:
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):
             pass  # the watchdog below still applies
-    if os.getppid() != parent_pid:  # the parent died before the line above ran
+    if parent_pid is None:
+        parent_pid = os.getppid()
+    elif os.getppid() != parent_pid:  # the parent died before the line above ran
         os._exit(1)
 
     def watch() -> None:
@@ -98,7 +102,8 @@ class LocalExecutor:
         self.start_method = start_method
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=die_with_parent,
-            initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
+            initargs=(None if start_method == "forkserver" else os.getpid(),
+                      threading.current_thread() is threading.main_thread()))
 
     def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
         it = iter(jobs)

@@ -45,7 +45,19 @@ def run_vimo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def start_vimo(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(vimo(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A vimo process whose output goes to files, not pipes: workers that outlive a killed main process
+    (the bug these tests catch) hold inherited pipes open, and reading them would hang the test."""
+    import tempfile
+
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(vimo(*args), stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read()  # type: ignore[attr-defined]
 
 
 def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 90) -> set[int]:
@@ -53,13 +65,13 @@ def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float 
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"the run ended (rc {proc.returncode}) before the kill point: {err[-2000:]}")
+            raise AssertionError(f"the run ended (rc {proc.returncode}) before the kill point: "
+                                 f"{stderr_of(proc)[-2000:]}")
         assert time.monotonic() < deadline, "the kill point was never reached"
         time.sleep(0.01)
     family = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    proc.wait()
     return family
 
 
@@ -343,11 +355,10 @@ def test_two_converts_at_once_end_like_one(joints_src, converted, tmp_path):
     workspace then equals one run's."""
     ws = tmp_path / "ws"
     a, b = start_vimo(*convert_args(joints_src, ws, workers=1)), start_vimo(*convert_args(joints_src, ws, workers=1))
-    outs = {p.pid: (p.communicate(timeout=120), p.returncode) for p in (a, b)}
-    codes = sorted(rc for _, rc in outs.values())
-    assert codes == [0, 1], outs
-    (winner,) = [pid for pid, (_, rc) in outs.items() if rc == 0]
-    (loser_err,) = [err for (_, err), rc in outs.values() if rc == 1]
+    outs = {p.pid: (p.wait(timeout=120), stderr_of(p)) for p in (a, b)}
+    assert sorted(rc for rc, _ in outs.values()) == [0, 1], outs
+    (winner,) = [pid for pid, (rc, _) in outs.items() if rc == 0]
+    (loser_err,) = [err for rc, err in outs.values() if rc == 1]
     assert f"another vimo convert (pid {winner}) is using this workspace" in " ".join(loser_err.split())
     assert "Traceback" not in loser_err
     assert digest(ws, "clips", "convert/joints/items") == digest(converted, "clips", "convert/joints/items")
