@@ -21,8 +21,11 @@ renamed into place; checksums in meta.json catch anything a power loss tears):
     <ws>/quarantine/<source>/<key>.json        why a unit failed (one line naming the file)
 
 The workspace (vimo.workspace) is created when missing; its SQLite catalog gets one `clips` row
-per clip and one `jobs` row per unit (kind "convert:<source>", quarantined units with their
-reason), written by the main process only. A re-run skips every unit whose record matches the config and whose clips validate
+per clip, built from the clip's meta.json as written (file paths, features checksum: the same row
+whether a run converted the unit or skipped it), and one `jobs` row per unit (kind
+"convert:<source>", quarantined units with their reason), written by the main process only. A run
+holds the workspace's writer lock (vimo.workspace.writer_lock): a second run on the same workspace
+fails at once naming the first; the leftovers of killed runs are removed at the start. A re-run skips every unit whose record matches the config and whose clips validate
 (`validate_clip`), and redoes the rest; the outputs are byte-identical (nothing in them depends on
 time or order). A failing unit writes no clip.
 
@@ -49,15 +52,15 @@ from typing import Any, Callable
 import numpy as np
 
 from vimo.atomic import write_json
-from vimo.errors import InputFormatError, MotionError, VimoError, check_format_version
+from vimo.errors import (InputFormatError, MotionError, PathEscapeError, VimoError, check_format_version,
+                         require_inside)
 from vimo.motion import joints_to_features_batch
 from vimo.pipelines import canonical
 from vimo.pipelines.sources.base import (
     PERSON_FRAME_REASONS, SOURCES, ClipRef, NoUsablePairError, SequenceCoverage, Source, TwoPersonMotion, check_disk,
     get_source,
 )
-from vimo.workspace import Workspace
-from vimo.workspace import clips_dir, quarantine_dir
+from vimo.workspace import Workspace, clips_dir, quarantine_dir, writer_lock
 
 CLIP_FORMAT = "vimo-clip"
 CLIP_FORMAT_VERSION = 1
@@ -395,6 +398,12 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 def write_clip(workspace: str | Path, clip: ClipData) -> Path:
     """Write one clip folder atomically (temporary folder, then rename); replaces an old one."""
+    return _write_clip(workspace, clip)[0]
+
+
+def _write_clip(workspace: str | Path, clip: ClipData) -> tuple[Path, dict]:
+    """write_clip, returning also the meta exactly as meta.json holds it (with `files`): the catalog
+    row of a clip is built from it, so a row written now equals one read back from disk later."""
     root = clips_dir(workspace)
     root.mkdir(parents=True, exist_ok=True)
     final = root / clip.clip_id
@@ -410,8 +419,8 @@ def write_clip(workspace: str | Path, clip: ClipData) -> Path:
         (tmp / f"{name}.npy").write_bytes(data)
         files[name] = {"path": f"{name}.npy", "shape": list(clip.arrays[name].shape),
                        "sha256": hashlib.sha256(data).hexdigest()}
-    meta = dict(clip.meta, files=files)
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
+    text = json.dumps(dict(clip.meta, files=files), indent=2, sort_keys=True, default=_json_default) + "\n"
+    (tmp / "meta.json").write_text(text)
     # No fsync per file: the rename makes a kill atomic, and after a power loss every clip is
     # checked against the sha256 sums in its meta.json (validate_clip) before a re-run skips it.
     if final.exists():
@@ -421,7 +430,7 @@ def write_clip(workspace: str | Path, clip: ClipData) -> Path:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    return final
+    return final, json.loads(text)
 
 
 def _json_default(o: Any) -> Any:
@@ -451,7 +460,11 @@ def validate_clip(clip_dir: str | Path) -> dict:
     if "features_reactor" not in meta.get("files", {}) or "joints_reactor" not in meta.get("files", {}):
         raise InputFormatError("lists no reactor files", path=meta_path, fix="re-run vimo convert")
     for name, info in meta["files"].items():
-        p = d / info["path"]
+        try:
+            p = require_inside(info["path"], d)
+        except PathEscapeError:
+            raise InputFormatError(f"names the {name} file {info['path']!r}, outside the clip folder", path=meta_path,
+                                   fix="re-run vimo convert to rewrite the clip") from None
         try:
             data = p.read_bytes()
         except FileNotFoundError:
@@ -466,14 +479,22 @@ def validate_clip(clip_dir: str | Path) -> dict:
 
 
 def remove_leftovers(workspace: str | Path) -> list[Path]:
-    """Delete half-written clip folders a killed run left behind (.tmp-* / .old-*); returns them."""
-    root = clips_dir(workspace)
+    """Delete what a killed run left behind: half-written clip folders (clips/.tmp-*, .old-*) and
+    half-written records (.<name>.<random>.tmp in convert/ and quarantine/); returns them. Call it
+    with the workspace's writer lock held (vimo.workspace.writer_lock): no other run is writing."""
     gone = []
+    root = clips_dir(workspace)
     if root.is_dir():
         for d in root.iterdir():
             if d.is_dir() and (d.name.startswith(".tmp-") or d.name.startswith(".old-")):
                 shutil.rmtree(d, ignore_errors=True)
                 gone.append(d)
+    for folder in (Path(workspace) / "convert", quarantine_dir(workspace)):
+        if folder.is_dir():
+            for f in folder.rglob(".*.tmp"):
+                if f.is_file():
+                    f.unlink(missing_ok=True)
+                    gone.append(f)
     return gone
 
 
@@ -507,9 +528,15 @@ def catalog_job_kind(source: str) -> str:
 def clip_record(meta: dict, files: dict[str, str] | None = None) -> dict[str, Any]:
     """The catalog row (vimo.catalog `clips` table) of one clip's meta.json."""
     cid = meta["clip_id"]
-    names = files if files is not None else {k: f"{k}.npy" for k in CLIP_FILES}
+    if files is not None:
+        names = files
+    elif "files" in meta:
+        names = {k: v["path"] for k, v in meta["files"].items()}
+    else:  # a meta without its files: the reactor's, and the actor's when the clip has one
+        who = ("reactor", "actor") if meta["persons"].get("actor") else ("reactor",)
+        names = {f"{kind}_{w}": f"{kind}_{w}.npy" for w in who for kind in ("features", "joints")}
     prov = meta["provenance"]
-    present = set(meta.get("files", names))
+    present = set(names)
     flags = meta["qa"].get("flags", [])
     return {
         "clip_id": cid, "source": meta["source"], "sequence_id": meta["sequence_id"],
@@ -522,7 +549,7 @@ def clip_record(meta: dict, files: dict[str, str] | None = None) -> dict[str, An
            for who in ("reactor", "actor") for kind in ("features", "joints")},
         "labels": meta["labels"], "qa": meta["qa"], "provenance": prov, "licence": prov.get("licence"),
         "status": "flagged" if flags else "ok", "reason": ", ".join(flags) or None,
-        "checksum": meta.get("files", {}).get("features_reactor", {}).get("sha256"),
+        "checksum": (meta.get("files") or {}).get("features_reactor", {}).get("sha256"),
     }
 
 
@@ -536,10 +563,10 @@ def record_in_catalog(catalog: Any, workspace: Path, source: str, job: "ItemJob"
         catalog.finish(kind, job.ref.key)
     metas = {m["clip_id"]: m for m in result.metas}
     for cid in result.clips:
-        if cid not in metas and catalog.get("clips", cid) is None:  # skipped unit, catalog created later
-            try:
-                metas[cid] = validate_clip(clips_dir(workspace) / cid)
-            except VimoError:
+        if cid not in metas:  # a skipped unit (its worker validated the clips): the row is rebuilt from
+            try:              # meta.json, so it equals the row a run that converted the unit wrote
+                metas[cid] = json.loads((clips_dir(workspace) / cid / "meta.json").read_text())
+            except (OSError, ValueError):
                 continue
     for cid, meta in metas.items():
         catalog.add_clip(**clip_record(meta))
@@ -612,8 +639,11 @@ def convert_item(job: ItemJob) -> ItemResult:
             raise MotionError(f"has {len(short[0].reactor)} frames at {short[0].fps:g} fps, clips need at least "
                               f"{job.min_frames}", path=where, fix="exclude the sequence or lower --min-frames")
         previous = _previous_clips(rec_path)
+        metas = []
         for clip in clips:
-            written.append(write_clip(ws, clip))
+            folder, meta = _write_clip(ws, clip)
+            written.append(folder)
+            metas.append(meta)
         ids = [c.clip_id for c in clips]
         for stale in sorted(set(previous) - set(ids)):
             shutil.rmtree(clips_dir(ws) / stale, ignore_errors=True)
@@ -628,7 +658,7 @@ def convert_item(job: ItemJob) -> ItemResult:
             q_path.unlink()
         frames = sum(c.meta["n_frames"] for c in clips)
         return ItemResult(key=job.ref.key, status=status, clips=ids, frames=frames, reason=reason,
-                          seconds=time.perf_counter() - t0, metas=[c.meta for c in clips], outcome=outcome,
+                          seconds=time.perf_counter() - t0, metas=metas, outcome=outcome,
                           person_frames=counts)
     except Exception as exc:  # noqa: BLE001  (a bad item must not stop the run)
         for d in written:
@@ -751,22 +781,23 @@ def convert(source: Source, options: ConvertOptions,
     refs = preflight(source, options)
     jobs = make_jobs(source, options, refs)
     summary = ConvertSummary(source=source.name, items=len(jobs), max_failures=options.max_failures)
-    workspace = Workspace.init(options.workspace)
-    remove_leftovers(options.workspace)
-    by_key = {j.ref.key: j for j in jobs}
-    workspace.catalog.enqueue(catalog_job_kind(source.name), list(by_key))
-    executor = make_executor(options.executor, options.workers, options.ray_address)
-    try:
-        for i, result in enumerate(executor.map(convert_item, jobs), 1):
-            summary.add(result)
-            if result.status in ("converted", "skipped"):
-                count_flags(summary.flags, options.workspace, result)
-            record_in_catalog(workspace.catalog, options.workspace, source.name, by_key[result.key], result)
-            if progress is not None:
-                progress(result, i, len(jobs))
-    finally:
-        executor.close()
-        workspace.close()
+    with writer_lock(options.workspace, "convert", create=True):
+        workspace = Workspace.init(options.workspace)
+        remove_leftovers(options.workspace)
+        by_key = {j.ref.key: j for j in jobs}
+        workspace.catalog.enqueue(catalog_job_kind(source.name), list(by_key))
+        executor = make_executor(options.executor, options.workers, options.ray_address)
+        try:
+            for i, result in enumerate(executor.map(convert_item, jobs), 1):
+                summary.add(result)
+                if result.status in ("converted", "skipped"):
+                    count_flags(summary.flags, options.workspace, result)
+                record_in_catalog(workspace.catalog, options.workspace, source.name, by_key[result.key], result)
+                if progress is not None:
+                    progress(result, i, len(jobs))
+        finally:
+            executor.close()
+            workspace.close()
     summary.quarantine.sort()
     summary.flags = dict(sorted(summary.flags.items()))
     summary.seconds = time.perf_counter() - t0

@@ -6,11 +6,19 @@ order. `fn` must be a module-level function and jobs picklable; results are plai
 The local pool forks its workers by default (warm imports, no re-import of the caller's main
 module). Work that holds native state that does not survive a fork asks for `start_method="spawn"`
 (the renderer: a child forked from a process that holds an EGL / llvmpipe context hangs).
+
+Pool workers die with their parent: a `kill -9` of the main process of `vimo convert` / `vimo render`
+takes its workers with it (`die_with_parent`), so a re-run never races against orphans still writing.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -39,6 +47,41 @@ class InlineExecutor:
         pass
 
 
+#: linux/prctl.h
+PR_SET_PDEATHSIG = 1
+#: seconds between two looks of a worker's watchdog at its parent
+WATCHDOG_PERIOD_S = 0.5
+
+
+def die_with_parent(parent_pid: int | None, pdeathsig: bool = True) -> None:
+    """Pool worker initializer: end this process when `parent_pid` (the main process) dies; None: when
+    the parent it has now dies (forkserver workers are children of the fork server, which itself ends
+    with the main process).
+
+    On Linux the kernel sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG; `pdeathsig` is
+    False when the pool is started from a thread other than the main one, since the signal follows the
+    thread that forked). Everywhere a daemon thread also checks every WATCHDOG_PERIOD_S that the parent
+    is still this process's parent (an orphan is re-parented) and exits at once when it is not."""
+    if pdeathsig and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still applies
+    if parent_pid is None:
+        parent_pid = os.getppid()
+    elif os.getppid() != parent_pid:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_PERIOD_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="vimo-die-with-parent", daemon=True).start()
+
+
 class LocalExecutor:
     """A pool of `workers` processes; at most 2 x workers jobs are in flight, so a long job list is
     never pickled all at once. `start_method` (one of START_METHODS) says how workers start; None
@@ -57,7 +100,10 @@ class LocalExecutor:
                             fix=f"use one of: {', '.join(m for m in START_METHODS if m in available)}")
         self.workers = workers
         self.start_method = start_method
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method))
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=die_with_parent,
+            initargs=(None if start_method == "forkserver" else os.getpid(),
+                      threading.current_thread() is threading.main_thread()))
 
     def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
         it = iter(jobs)

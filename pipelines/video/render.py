@@ -21,6 +21,9 @@ jobs kind "render:<camera>"; (reactor): <ws>/videos/rendered/reaction/<camera>/<
 id `<clip_id>.reaction-<camera>`, jobs kind "render-reaction:<camera>". The catalog row's provenance
 holds the render settings, and a re-run skips a clip whose file still has the recorded checksum and
 settings.
+
+A run holds the workspace's writer lock (vimo.workspace.writer_lock) and starts by deleting the
+temporary mp4 files of killed runs (`remove_video_leftovers`).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import os
 # Must be set before OpenGL is first imported anywhere in the process (PyOpenGL reads it once).
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
+import re  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
@@ -416,49 +420,71 @@ def make_jobs(options: RenderOptions, clips: list[dict]) -> list[RenderJob]:
             for c in clips]
 
 
+#: `.<stem>.<pid>.tmp.mp4`: the temporary file of vimo.pipelines.video.encode.write_mp4
+_TMP_MP4 = re.compile(r"^\..+\.(\d+)\.tmp\.mp4$")
+
+
+def remove_video_leftovers(workspace: str | Path) -> list[Path]:
+    """Delete the temporary mp4 files under videos/ whose writer process is gone (a killed render or
+    cut); returns them. A file whose pid is alive is kept: it may be another run's file in progress."""
+    from vimo.workspace import pid_alive, videos_dir
+
+    gone = []
+    root = videos_dir(workspace)
+    if root.is_dir():
+        for f in sorted(root.rglob(".*.tmp.mp4")):
+            m = _TMP_MP4.match(f.name)
+            if m and f.is_file() and not pid_alive(int(m.group(1))):
+                f.unlink(missing_ok=True)
+                gone.append(f)
+    return gone
+
+
 def render_workspace(options: RenderOptions,
                      progress: Callable[[RenderResult, int, int], None] | None = None) -> RenderSummary:
     """Render the subject of every ok clip of the workspace catalog (or of `options.clip_ids`) through
     the chosen executor: the actor of two-person clips, or the reactor of every clip; registers each
     video in the catalog; returns the summary."""
     from vimo.pipelines.executors import make_executor
-    from vimo.workspace import Workspace
+    from vimo.workspace import Workspace, writer_lock
 
     t0 = time.perf_counter()
-    ws = Workspace.open(options.workspace)
-    summary = RenderSummary(camera=options.camera, subject=options.subject)
-    kind = job_kind(options.camera, options.subject)
-    try:
-        clips = [c for c in ws.catalog.clips(status="ok") if c.get(f"{options.subject}_joints")]
-        if options.clip_ids is not None:
-            known = {c["clip_id"] for c in clips}
-            unknown = [c for c in options.clip_ids if c not in known]
-            if unknown:
-                what = "an ok two-person clip" if options.subject == "actor" else "an ok clip"
-                raise InputFormatError(f"clip {unknown[0]!r} is not {what} of the catalog",
-                                       path=ws.root, fix="list the clips with: vimo clips list --workspace WS")
-            wanted = set(options.clip_ids)
-            clips = [c for c in clips if c["clip_id"] in wanted]
-        if options.limit is not None:
-            clips = clips[: options.limit]
-        jobs = make_jobs(options, clips)
-        summary.clips = len(jobs)
-        ws.catalog.enqueue(kind, [j.clip_id for j in jobs])
-        todo = []
-        for job in jobs:
-            if not options.force and _up_to_date(ws, job):
-                summary.skipped += 1
-                ws.catalog.finish(kind, job.clip_id)
-                if progress is not None:
-                    progress(RenderResult(job.clip_id, "skipped"), summary.skipped, len(jobs))
-            else:
-                todo.append(job)
-        # spawned, not forked: a child forked from a process that holds an EGL / llvmpipe context
-        # hangs in its first render (measured: `--workers 2` after a render in the parent never ended)
-        executor = make_executor(options.executor, options.workers, options.ray_address, start_method="spawn")
-        run_and_record(ws, kind, executor, render_clip, todo, summary, done="rendered", total=len(jobs),
-                       first=summary.skipped + 1, progress=progress)
-    finally:
-        ws.close()
+    with writer_lock(options.workspace, "render"):
+        remove_video_leftovers(options.workspace)
+        ws = Workspace.open(options.workspace)
+        summary = RenderSummary(camera=options.camera, subject=options.subject)
+        kind = job_kind(options.camera, options.subject)
+        try:
+            clips = [c for c in ws.catalog.clips(status="ok") if c.get(f"{options.subject}_joints")]
+            if options.clip_ids is not None:
+                known = {c["clip_id"] for c in clips}
+                unknown = [c for c in options.clip_ids if c not in known]
+                if unknown:
+                    what = "an ok two-person clip" if options.subject == "actor" else "an ok clip"
+                    raise InputFormatError(f"clip {unknown[0]!r} is not {what} of the catalog",
+                                           path=ws.root, fix="list the clips with: vimo clips list --workspace WS")
+                wanted = set(options.clip_ids)
+                clips = [c for c in clips if c["clip_id"] in wanted]
+            if options.limit is not None:
+                clips = clips[: options.limit]
+            jobs = make_jobs(options, clips)
+            summary.clips = len(jobs)
+            ws.catalog.enqueue(kind, [j.clip_id for j in jobs])
+            todo = []
+            for job in jobs:
+                if not options.force and _up_to_date(ws, job):
+                    summary.skipped += 1
+                    ws.catalog.finish(kind, job.clip_id)
+                    if progress is not None:
+                        progress(RenderResult(job.clip_id, "skipped"), summary.skipped, len(jobs))
+                else:
+                    todo.append(job)
+            # spawned, not forked: a child forked from a process that holds an EGL / llvmpipe context
+            # hangs in its first render (measured: `--workers 2` after a render in the parent never ended)
+            executor = make_executor(options.executor, options.workers, options.ray_address, start_method="spawn")
+            run_and_record(ws, kind, executor, render_clip, todo, summary, done="rendered", total=len(jobs),
+                           first=summary.skipped + 1, progress=progress)
+        finally:
+            ws.close()
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -11,6 +11,9 @@ Examples:
     vimo restyle submit --workspace ws --dry-run
     vimo restyle status --workspace ws
     vimo restyle fetch --workspace ws
+
+The commands that write (render, clips cut, restyle submit / fetch) hold the workspace's writer lock:
+a second one on the same workspace stops at once, naming the one running. `restyle status` only reads.
 """
 from __future__ import annotations
 
@@ -98,8 +101,11 @@ CUT_SPECS = {
 
 def _clips_cut(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) -> None:
     from vimo.pipelines.video.clips import CutOptions, cut_workspace
+    from vimo.workspace import writer_lock
 
-    summary = cut_workspace(CutOptions(**config_values(kwargs, CutOptions, CUT_SPECS)), progress=_progress("cut"))
+    options = CutOptions(**config_values(kwargs, CutOptions, CUT_SPECS))
+    with writer_lock(options.workspace, "clips cut"):
+        summary = cut_workspace(options, progress=_progress("cut"))
     _report_batch(summary, json_out, max_failures,
                   f"cut {summary.cut}, skipped {summary.skipped}, failed {summary.failed} of {summary.clips} clips; "
                   f"{summary.frames} frames ({summary.filled_frames} dropped frames filled)")
@@ -143,8 +149,13 @@ RESTYLE_SPECS = {"workspace": Spec(short="-w"), "preset": Spec(flag="--style")}
 def _restyle_submit(*, json_out: bool = False, **kwargs: Any) -> None:
     from vimo.pipelines.video.restyle import RestyleOptions, submit
 
+    from vimo.workspace import writer_lock
+
     options = RestyleOptions(**config_values(kwargs, RestyleOptions, RESTYLE_SPECS))
-    s = submit(options)
+    from contextlib import nullcontext
+
+    with nullcontext() if options.dry_run else writer_lock(options.workspace, "restyle submit"):
+        s = submit(options)
     if json_out:
         typer.echo(json.dumps(s.as_dict(), indent=2))
         return
@@ -209,8 +220,10 @@ def restyle_fetch(workspace: Path = typer.Option(..., "--workspace", "-w", help=
     vimo restyle fetch --workspace ws
     """
     from vimo.pipelines.video.restyle import fetch
+    from vimo.workspace import writer_lock
 
-    s = fetch(workspace, wait=wait, deadline_s=deadline_s)
+    with writer_lock(workspace, "restyle fetch"):
+        s = fetch(workspace, wait=wait, deadline_s=deadline_s)
     if json_out:
         typer.echo(json.dumps(s.as_dict(), indent=2))
         return

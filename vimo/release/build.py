@@ -27,6 +27,7 @@ from vimo.release.layout import (FORMAT_VERSION, INFO, MANIFEST, MANIFEST_COLUMN
                                  ReleaseError, ReleaseExistsError, motion_list, motion_path, pair_list,
                                  read_checksums, read_manifest, release_digest, write_checksums)
 from vimo.release.recipe import Recipe, load_recipe
+from vimo.workspace import writer_lock
 
 # ----------------------------------------------------------------------------------- selection
 #: the `excluded` reason of pairs left out for their clip's QA flags: this prefix + the flags joined by " + "
@@ -395,13 +396,19 @@ def plan_splits(recipe: Recipe | str | Path) -> SplitPlan:
 
 
 def build_release(recipe: Recipe | str | Path, *, progress: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the release a recipe describes (see the module docstring for the layout)."""
-    from vimo.cards import render_card
-    from vimo.workspace import Workspace
-
+    """Build the release a recipe describes (see the module docstring for the layout), holding the
+    workspace's writer lock; the staging folders of killed builds are removed first."""
     step = progress or (lambda msg: None)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
+    with writer_lock(recipe.release.workspace, "release build"):
+        return _build_locked(recipe, step)
+
+
+def _build_locked(recipe: Recipe, step: Callable[[str], None]) -> BuildResult:
+    from vimo.cards import render_card
+    from vimo.workspace import Workspace
+
     step("selecting and splitting pairs")
     plan = plan_splits(recipe)
     pairs, excluded, licences, splits = plan.pairs, Counter(plan.excluded), plan.licences, plan.splits
@@ -411,7 +418,8 @@ def build_release(recipe: Recipe | str | Path, *, progress: Callable[[str], None
         out = Path(recipe.release.out) if recipe.release.out else ws.folder("releases")
         out.mkdir(parents=True, exist_ok=True)
         final = out / recipe.folder_name
-        stage = Path(tempfile.mkdtemp(prefix=f".{recipe.folder_name}.", suffix=".staging", dir=out))
+        remove_staging_leftovers(out)
+        stage = Path(tempfile.mkdtemp(prefix=f".{recipe.folder_name}.pid{os.getpid()}.", suffix=".staging", dir=out))
         try:
             info = _write_tree(stage, pairs, splits, recipe, taxonomy, licences, excluded, step)
             step("data card")
@@ -434,6 +442,25 @@ def build_release(recipe: Recipe | str | Path, *, progress: Callable[[str], None
         ws.catalog.add_release(name=recipe.release.name, version=recipe.release.version, path=rel_path,
                                checksum=digest, recipe=recipe.raw, counts=info["counts"])
     return BuildResult(final, status, info["counts"], dict(excluded), digest)
+
+
+#: `.<release folder>.pid<pid>.<random>.staging`: the folder a build writes before renaming it into place
+_STAGING = re.compile(r"^\.(?P<name>.+)\.pid(?P<pid>\d+)\.[A-Za-z0-9_]+\.staging$")
+
+
+def remove_staging_leftovers(out: Path) -> list[Path]:
+    """Delete the staging folders of killed builds in `out`: those whose builder process is gone, and
+    those of an older vimo that named no process (`.<name>.<random>.staging`); returns them. Runs under
+    the workspace's writer lock, so no other build of this workspace is writing."""
+    from vimo.workspace import pid_alive
+
+    gone = []
+    for d in sorted(out.glob(".*.staging")):
+        m = _STAGING.match(d.name)
+        if d.is_dir() and (m is None or not pid_alive(int(m.group("pid")))):
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    return gone
 
 
 def _compare_existing(final: Path, stage: Path) -> str:
