@@ -42,6 +42,11 @@ class InvalidResultsError(VimoError):
 #: sets with fewer pairs get their ladder and collapse figures recorded but not checked (halves of < 4 motions
 #: say nothing); a main test set this small makes the benchmark invalid, since nothing about it can be checked
 MIN_CHECKED_PAIRS = 8
+#: the other evaluated sets (splits/*.txt sub-categories, ...) are checked from this many pairs (halves of 8): on
+#: the demo's 6-9 pair sub-categories the real-vs-real FID of two halves of 3-4 motions ranged 1.9-8.4 and sat
+#: above the constant-code baseline in 2 of 5 sets while the 35-pair test set was in order; such a set says
+#: nothing about the benchmark, so it is recorded and shown but does not make it invalid
+MIN_CHECKED_SUBSET_PAIRS = 16
 
 #: real_vs_real <= reconstruction is recorded (`order.real_vs_real_le_reconstruction`) but NOT enforced: the
 #: reconstruction compares each motion with its own reconstruction (paired samples), so a good RVQ-VAE lies
@@ -84,6 +89,7 @@ MAX_CHANCE_P_VALUE = 0.05
 
 VALIDITY_RULES = {
     "min_checked_pairs": MIN_CHECKED_PAIRS,
+    "min_checked_subset_pairs": MIN_CHECKED_SUBSET_PAIRS,
     "enforce_real_vs_real_le_reconstruction": ENFORCE_REAL_VS_REAL_LE_RECONSTRUCTION,
     "real_vs_real_below_baselines": REAL_VS_REAL_BELOW_BASELINES,
     "reconstruction_le_generation": RECONSTRUCTION_LE_GENERATION,
@@ -98,7 +104,8 @@ VALIDITY_EXPLANATION = [
     "The sanity ladder: FIDs against each set's real motions (evaluator embeddings of the same fixed crops): "
     "real vs real (two disjoint seeded halves), RVQ-VAE reconstruction, the generation, and decoded random / "
     "constant codes as baselines.",
-    f"Invalid when, on the main test set and on every other set of at least {MIN_CHECKED_PAIRS} pairs: "
+    f"Invalid when, on the main test set (at least {MIN_CHECKED_PAIRS} pairs) and on every other set of at least "
+    f"{MIN_CHECKED_SUBSET_PAIRS} pairs: "
     "real vs real is not below both baselines (the evaluator cannot tell garbage from real at this size); "
     f"reconstruction > {1 + RECONSTRUCTION_SLACK:g} x generation; generation is not strictly below both baselines; fewer than "
     f"{MIN_DISTINCT_BASE_FRACTION:.0%} of the generated base-token sequences are distinct; generation Diversity is "
@@ -136,7 +143,7 @@ def set_validity_reasons(name: str, s: dict[str, Any], *, main: bool, vimo_evalu
         return reasons + [f"set {name}: no sanity ladder (results from before the ladder): re-run `vimo bench`"]
     n = int(s.get("size") or 0)
     ladder = sanity.get("ladder") or {}
-    checked = n >= MIN_CHECKED_PAIRS
+    checked = n >= (MIN_CHECKED_PAIRS if main else MIN_CHECKED_SUBSET_PAIRS)
     if main and not checked:
         reasons.append(f"set {name}: {n} pairs, fewer than {MIN_CHECKED_PAIRS}: the sanity ladder cannot be checked")
     if checked:

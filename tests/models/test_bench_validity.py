@@ -151,6 +151,23 @@ def test_chance_test_of_the_real_pairs():
     assert mixed["hits"] == 5 and mixed["p_value"] == pytest.approx(tail)
 
 
+def test_small_subsets_are_shown_but_checked_only_from_min_checked_subset_pairs():
+    """Halves of 3-4 motions give a real-vs-real FID that says nothing: a sub-category below
+    MIN_CHECKED_SUBSET_PAIRS is recorded, not checked; from it on, the same rule invalidates the benchmark."""
+    from vimo.models.report import MIN_CHECKED_PAIRS, MIN_CHECKED_SUBSET_PAIRS
+
+    noisy = {"real_vs_real": 9.5}  # above both baselines
+    for size, invalid in ((MIN_CHECKED_PAIRS, False), (MIN_CHECKED_SUBSET_PAIRS - 1, False),
+                          (MIN_CHECKED_SUBSET_PAIRS, True)):
+        res = _results()
+        res["sets"]["sub-hugging"] = _set(size=size, ladder=noisy)
+        reasons = validity_reasons(res)
+        assert bool(reasons) == invalid, (size, reasons)
+        assert all("set sub-hugging: real-vs-real FID 9.5" in r for r in reasons)
+    # the main test set is checked from MIN_CHECKED_PAIRS
+    assert any("set test: real-vs-real" in r for r in validity_reasons(_results(size=MIN_CHECKED_PAIRS, ladder=noisy)))
+
+
 # --- real runs ---------------------------------------------------------------------------------------------------
 
 
