@@ -6,7 +6,8 @@ Workload: a small training loop shaped like the tiny preset's (an MLP 263 -> 512
 (64, 40, 263) batch, forward + backward + AdamW step), --steps steps after 3 warm-up steps, in a fresh process
 per measurement (torch sizes its pool at import), the median of --repeats interleaved runs.
 Modes: `default` (the count torch picks itself: the CPUs in the affinity mask) and `configured`
-(vimo.threads.configure_torch_threads(), as vimo train / bench / generate do).
+(vimo.threads.configure_torch_threads() with the load measured, as vimo train / bench / generate do under
+VIMO_THREADS=load).
 Conditions: `alone` (no competitor started here; the machine's load average is printed, since other jobs may
 run) and `busy` (--competitors processes spinning in pure Python, default: all cores but one, so the workload's
 share of the CPU is one core).
@@ -59,7 +60,7 @@ def child(mode: str, steps: int) -> None:
     if mode == "configured":
         from vimo.threads import configure_torch_threads
 
-        why = configure_torch_threads().describe()
+        why = configure_torch_threads(measure_load=True).describe()  # as VIMO_THREADS=load
     seconds = workload(steps)
     print(json.dumps({"threads": torch.get_num_threads(), "seconds": seconds, "why": why}))
 

@@ -113,3 +113,22 @@ def test_vimo_info_prints_the_threads_and_why(monkeypatch):
     monkeypatch.setenv("VIMO_THREADS", "1")
     res = CliRunner().invoke(app, ["info", "--no-egl"])
     assert "torch threads: 1 (VIMO_THREADS=1;" in res.stdout
+
+
+def test_the_load_is_measured_only_when_asked(monkeypatch):
+    """A thread count that follows the load makes repeated and resumed runs differ (float sums depend on it):
+    by default the plan ignores busy cores; VIMO_THREADS=load subtracts them."""
+    import vimo.threads as threads
+
+    monkeypatch.setattr(threads, "busy_cores", lambda cpus, seconds=threads.SAMPLE_SECONDS: float(len(cpus)))
+    monkeypatch.setattr(threads, "cpu_affinity", lambda: {0, 1})
+    monkeypatch.setattr(threads, "cgroup_quota", lambda: None)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("VIMO_THREADS", raising=False)
+    assert threads.current_plan().threads == 2 and threads.current_plan().busy is None
+    monkeypatch.setenv("VIMO_THREADS", "load")
+    plan = threads.current_plan()
+    assert plan.threads == 1 and plan.busy == 2.0
+    monkeypatch.setenv("VIMO_THREADS", "lots")
+    with pytest.raises(VimoError, match="VIMO_THREADS='lots' is not a positive thread count"):
+        threads.current_plan()

@@ -5,11 +5,14 @@ Torch sizes its pool once, at import, to the CPUs it sees. On a machine whose co
 busy, those threads wait for each other at every parallel operator (OpenMP barriers), and a run gets much
 less than its share of the CPU. The plan, in order of precedence:
 
-1. `VIMO_THREADS=N`: exactly N threads (pins the count, e.g. for runs that must not depend on the load);
+1. `VIMO_THREADS=N`: exactly N threads;
 2. `OMP_NUM_THREADS=N` (the first number of a list): N threads, as OpenMP and torch read it;
 3. otherwise the cores the process may use: its CPU affinity (`taskset`, cpusets), capped by a cgroup CPU
-   quota (containers), less the cores other processes keep busy (sampled over a fraction of a second when the
-   plan is made), shared among `workers` processes (a process pool, or torchrun's LOCAL_WORLD_SIZE); at least 1.
+   quota (containers), shared among `workers` processes (a process pool, or torchrun's LOCAL_WORLD_SIZE); at
+   least 1. With `VIMO_THREADS=load`, also less the cores other processes keep busy (sampled over a fraction
+   of a second when the plan is made). That is opt-in: float sums depend on the thread count, so a count that
+   follows the load makes a resumed or repeated run differ from the first (measured: a resume after a kill no
+   longer matched bit for bit, and the CI's learning bench trained a different evaluator).
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from typing import Mapping
 from vimo.errors import VimoError
 
 OVERRIDE = "VIMO_THREADS"
+#: VIMO_THREADS=load: subtract the cores other processes keep busy (opt-in; see the module docstring)
+LOAD = "load"
 OMP = "OMP_NUM_THREADS"
 #: how long the CPUs are watched to tell how many of them other processes keep busy
 SAMPLE_SECONDS = 0.25
@@ -65,12 +70,13 @@ class ThreadPlan:
 
 def _count(environ: Mapping[str, str], name: str) -> int | None:
     raw = environ.get(name)
-    if raw is None or not raw.strip():
+    if raw is None or not raw.strip() or (name == OVERRIDE and raw.strip().lower() == LOAD):
         return None
     first = raw.split(",")[0].strip()
     if not first.isdigit() or int(first) < 1:
         raise VimoError(f"environment variable {name}={raw!r} is not a positive thread count",
-                        fix=f"set {name} to a number such as 2, or unset it")
+                        fix=f"set {name} to a number such as 2" + (f" (or {LOAD})" if name == OVERRIDE else "")
+                            + ", or unset it")
     return int(first)
 
 
@@ -152,10 +158,12 @@ def busy_cores(cpus: set[int], seconds: float = SAMPLE_SECONDS) -> float | None:
     return busy
 
 
-def current_plan(workers: int | None = None, *, measure_load: bool = True) -> ThreadPlan:
-    """The thread plan of this process now: its affinity, cgroup quota and (when `measure_load` and nothing in
-    the environment fixes the count) the cores other processes keep busy. `workers` defaults to torchrun's
-    LOCAL_WORLD_SIZE, else 1."""
+def current_plan(workers: int | None = None, *, measure_load: bool | None = None) -> ThreadPlan:
+    """The thread plan of this process now: its affinity, cgroup quota and (when `measure_load`, by default
+    when VIMO_THREADS=load, and nothing in the environment fixes the count) the cores other processes keep
+    busy. `workers` defaults to torchrun's LOCAL_WORLD_SIZE, else 1."""
+    if measure_load is None:
+        measure_load = os.environ.get(OVERRIDE, "").strip().lower() == LOAD
     if workers is None:
         workers = _count(os.environ, "LOCAL_WORLD_SIZE") or 1
     cpus = cpu_affinity()
@@ -167,7 +175,7 @@ def current_plan(workers: int | None = None, *, measure_load: bool = True) -> Th
 _applied: dict[int | None, ThreadPlan] = {}
 
 
-def configure_torch_threads(workers: int | None = None, *, measure_load: bool = True) -> ThreadPlan:
+def configure_torch_threads(workers: int | None = None, *, measure_load: bool | None = None) -> ThreadPlan:
     """Size torch's intra-op pool by `current_plan` (once per process and `workers`; later calls return the
     same plan). Call it where torch work starts; a worker of a pool of N processes passes workers=N. Without
     torch installed the plan is returned and nothing is set."""
