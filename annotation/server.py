@@ -29,7 +29,7 @@ from typing import Any
 
 from vimo.atomic import write_json
 from vimo.errors import VimoError, WorkspaceError
-from vimo.workspace import annotation_dir, videos_dir
+from vimo.workspace import annotation_dir, pid_alive, videos_dir
 
 LABEL_STUDIO_VERSION = "1.23.2"
 BIN_ENV = "VIMO_LABEL_STUDIO_BIN"
@@ -179,19 +179,6 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    status = Path(f"/proc/{pid}/status")
-    if status.exists() and "State:\tZ" in status.read_text(errors="replace"):
-        return False
-    return True
-
-
 class LabelStudioServer:
     """One Label Studio process serving one data dir on 127.0.0.1:<port>."""
 
@@ -221,7 +208,7 @@ class LabelStudioServer:
     def running(self) -> bool:
         """True if the recorded process is alive, is a label-studio, and answers /health."""
         st = self.state
-        if st is None or not _alive(st.pid):
+        if st is None or not pid_alive(st.pid):
             return False
         cmd = _cmdline(st.pid)
         if cmd and ("label-studio" not in cmd and "label_studio" not in cmd):
@@ -281,7 +268,7 @@ class LabelStudioServer:
         """Stop the recorded server (SIGTERM, then SIGKILL); False if none was running."""
         st = self.state
         stopped = False
-        if st is not None and _alive(st.pid):
+        if st is not None and pid_alive(st.pid):
             cmd = _cmdline(st.pid)
             if not cmd or "label-studio" in cmd or "label_studio" in cmd:
                 self._terminate(st.pid, timeout)
@@ -318,7 +305,7 @@ class LabelStudioServer:
             if self.process is not None and self.process.pid == pid:
                 if self.process.poll() is not None:
                     return True
-            elif not _alive(pid):
+            elif not pid_alive(pid):
                 return True
             time.sleep(0.1)
         return False

@@ -243,7 +243,7 @@ LEFTOVER = re.compile(r"^\.(tmp-.*|old-.*|.*\.tmp\.mp4|.*\.staging|.*\.tmp)$")
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists (it may be another program after a pid reuse)."""
+    """True when a live (not zombie) process with this id exists (it may be another program after a pid reuse)."""
     if pid <= 0:
         return False
     try:
@@ -252,7 +252,11 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text(errors="replace")
+    except OSError:
+        return True
 
 
 @dataclass
