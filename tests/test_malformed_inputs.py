@@ -29,25 +29,10 @@ from vimo.cli import main
 from vimo.pipelines.body import forward_joints, load_body_model, rest_joints
 from vimo.pipelines.convert import ConvertOptions, convert, list_clips
 from vimo.pipelines.samples.sources import (
-    EgoSequence, fit_body_params, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree,
-    write_interx_tree,
+    EgoSequence, fit_body_params, write_amass_tree, write_egohumans_tree, write_harmony4d_tree,
 )
 from vimo.pipelines.sources import get_source
 from vimo.synthetic import generate
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    write_body_models(d, "smplx")
-    write_body_models(d, "smplh", ("male", "female"))
-    return d
-
-
-@pytest.fixture(scope="module")
-def interx_base(tmp_path_factory, models):
-    return write_interx_tree(tmp_path_factory.mktemp("ix"), models, n=2, seed=7, kinds=("handshake", "push"),
-                             write_models=False)
 
 
 @pytest.fixture(scope="module")
@@ -230,28 +215,23 @@ def eh_frame_gap_from_zero(root, rel):
 EGO_CASES = [eh_frames_from_zero, eh_object_joints, eh_frame_gap_from_zero]
 
 
-@pytest.mark.parametrize("case", EGO_CASES, ids=lambda f: f.__name__)
-def test_egohumans_bad_unit_is_quarantined_in_one_line(case, ego_base, tmp_path):
-    root = tmp_path / "eh"
-    shutil.copytree(ego_base.root, root)
-    rel = "01_tagging/001_tagging"
-    where, what = case(root, rel)
-    cls = get_source("egohumans")
-    ws = tmp_path / "ws"
-    summary = convert(cls(root, cls.config_class()), ConvertOptions(workspace=ws))
-    assert_quarantined(summary, ws, "egohumans", "01_tagging-001_tagging", where, what, n_good=1)
+#: (source, base-tree fixture, sequence folder, unit key, cases): Harmony4D reads frames as Ego-Humans does
+PER_FRAME = [("egohumans", "ego_base", "01_tagging/001_tagging", "01_tagging-001_tagging", EGO_CASES),
+             ("harmony4d", "h4d_base", "test/02_grappling/003_grappling", "test-02_grappling-003_grappling",
+              EGO_CASES[:2])]
 
 
-@pytest.mark.parametrize("case", EGO_CASES[:2], ids=lambda f: f.__name__)
-def test_harmony4d_bad_unit_is_quarantined_in_one_line(case, h4d_base, tmp_path):
-    root = tmp_path / "h4d"
-    shutil.copytree(h4d_base.root, root)
-    rel = "test/02_grappling/003_grappling"
+@pytest.mark.parametrize("source,base,rel,key,case",
+                         [(src, base, rel, key, case) for src, base, rel, key, cases in PER_FRAME for case in cases],
+                         ids=lambda v: v.__name__ if callable(v) else v if v in ("egohumans", "harmony4d") else "")
+def test_per_frame_bad_unit_is_quarantined_in_one_line(source, base, rel, key, case, request, tmp_path):
+    root = tmp_path / source
+    shutil.copytree(request.getfixturevalue(base).root, root)
     where, what = case(root, rel)
-    cls = get_source("harmony4d")
+    cls = get_source(source)
     ws = tmp_path / "ws"
     summary = convert(cls(root, cls.config_class()), ConvertOptions(workspace=ws))
-    assert_quarantined(summary, ws, "harmony4d", "test-02_grappling-003_grappling", where, what, n_good=1)
+    assert_quarantined(summary, ws, source, key, where, what, n_good=1)
 
 
 # ----------------------------------------------------------------------------- non-UTF-8 file names

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vimo.pipelines.samples.sources import (
-    EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree,
-    write_interx_person, write_interx_tree,
+    EgoSequence, write_amass_tree, write_egohumans_tree, write_harmony4d_tree,
+    write_interx_person,
 )
 from vimo.pipelines.body import load_body_model
 from vimo.pipelines.convert import ConvertOptions, convert, list_clips
@@ -26,20 +26,6 @@ class Evil:
 
     def __reduce__(self):
         return (os.system, ("echo pwned > /dev/null",))
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    write_body_models(d, "smplx")
-    write_body_models(d, "smplh", ("male", "female"))
-    return d
-
-
-@pytest.fixture(scope="module")
-def interx_base(tmp_path_factory, models):
-    return write_interx_tree(tmp_path_factory.mktemp("ix"), models, n=2, seed=7, kinds=("handshake", "push"),
-                             write_models=False)
 
 
 @pytest.fixture(scope="module")

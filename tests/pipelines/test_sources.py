@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vimo.pipelines.samples.sources import (
-    EgoSequence, write_amass_tree, write_body_models, write_egohumans_tree, write_harmony4d_tree, write_interx_tree,
+    EgoSequence, write_amass_tree, write_egohumans_tree, write_harmony4d_tree, write_interx_tree,
 )
 from vimo.errors import MotionError
 from vimo.pipelines import canonical
@@ -20,14 +20,6 @@ from vimo.synthetic import generate, write_interactions
 def make(name, root, **cfg):
     cls = get_source(name)
     return cls(root, cls.config_class(**cfg))
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    write_body_models(d, "smplx")
-    write_body_models(d, "smplh", ("male", "female"))
-    return d
 
 
 @pytest.fixture(scope="module")
