@@ -54,6 +54,10 @@ class EvaluatorConfig:
     """frames per movement step"""
     video_dim: int = 512
     """video feature width (vimo evaluator only)"""
+    video_segments: int = 2
+    """vimo evaluator only: the video's frames are averaged in this many consecutive segments whose means are
+    concatenated, so the embedding keeps the order of what happens (1: one mean over all frames, the layout of
+    evaluators written before this field, which load with 1)"""
 
 
 def tiny_evaluator_config() -> EvaluatorConfig:
@@ -95,15 +99,24 @@ class MotionEncoderBiGRUCo(nn.Module):
 
 
 class VideoProjection(nn.Module):
-    """(B, F, video_dim) per-frame video features -> (B, coemb): per-frame MLP, mean over frames, projection."""
+    """(B, F, video_dim) per-frame video features -> (B, coemb): per-frame MLP, mean over each of `segments`
+    consecutive runs of frames (concatenated, so the embedding knows what came first), projection."""
 
-    def __init__(self, video_dim: int, hidden: int, output: int):
+    def __init__(self, video_dim: int, hidden: int, output: int, segments: int = 1):
         super().__init__()
+        if segments < 1:
+            raise ValueError(f"video_segments must be >= 1, got {segments}")
+        self.segments = segments
         self.frame_net = nn.Sequential(nn.Linear(video_dim, hidden), nn.LeakyReLU(0.2, True), nn.Linear(hidden, hidden))
-        self.output_net = nn.Sequential(nn.LayerNorm(hidden), nn.LeakyReLU(0.2, True), nn.Linear(hidden, output))
+        self.output_net = nn.Sequential(nn.LayerNorm(segments * hidden), nn.LeakyReLU(0.2, True),
+                                        nn.Linear(segments * hidden, output))
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.output_net(self.frame_net(video).mean(1))
+        h = self.frame_net(video)
+        if video.shape[1] < self.segments:
+            raise InputFormatError(f"video features have {video.shape[1]} frames, the evaluator averages "
+                                   f"{self.segments} segments", fix="use the video encoder the evaluator was trained with")
+        return self.output_net(torch.cat([part.mean(1) for part in torch.tensor_split(h, self.segments, dim=1)], -1))
 
 
 class MotionEvaluator(nn.Module):
@@ -171,7 +184,8 @@ class VimoEvaluator(MotionEvaluator):
     def __init__(self, cfg: EvaluatorConfig, mean: np.ndarray, std: np.ndarray, evaluator_id: str = "untrained",
                  video_encoder_id: str = "", metadata: dict[str, Any] | None = None):
         super().__init__(cfg, mean, std, evaluator_id)
-        self.video_projection = VideoProjection(cfg.video_dim, cfg.dim_motion_hidden, cfg.dim_coemb_hidden)
+        self.video_projection = VideoProjection(cfg.video_dim, cfg.dim_motion_hidden, cfg.dim_coemb_hidden,
+                                                cfg.video_segments)
         self.video_encoder_id = video_encoder_id
         self.metadata = metadata or {}
 
@@ -302,7 +316,8 @@ def load_vimo_evaluator(path: str | Path, device: str | torch.device = "cpu") ->
     meta = entry(ckpt, "vimo", path, what="vimo evaluator")
     check_format_version(meta.get("format"), EVALUATOR_FORMAT, what="vimo evaluator", path=path,
                          older_fix="retrain it with `vimo bench --retrain-evaluator` of this vimo version")
-    cfg = EvaluatorConfig(**meta["config"])
+    # files written before `video_segments` existed average all frames at once
+    cfg = EvaluatorConfig(**{"video_segments": 1, **meta["config"]})
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
     model = VimoEvaluator(cfg, mean, std, evaluator_id_from_digest(digest), meta.get("video_encoder_id", ""),
                           json.loads(meta.get("metadata", "{}")))

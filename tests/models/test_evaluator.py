@@ -208,3 +208,33 @@ def test_video_feature_width_is_checked():
                                        dim_coemb_hidden=8, video_dim=16), np.zeros(263), np.ones(263))
     with pytest.raises(InputFormatError, match="video features"):
         ev.video_embeddings(np.zeros((2, 16, 32), np.float32))
+
+
+def test_video_segments_keep_the_order_of_events_and_older_files_load_with_one(tmp_path):
+    """Two videos with the same frames in opposite order: one mean over all frames cannot tell them apart, two
+    segment means can. A file written before `video_segments` existed (no such config key, one-mean layout)
+    still loads, as a one-segment evaluator with the same embeddings."""
+    cfg = EvaluatorConfig(dim_movement_enc_hidden=8, dim_movement_latent=8, dim_motion_hidden=8, dim_coemb_hidden=8,
+                          video_dim=16)
+    assert cfg.video_segments == 2  # new evaluators keep the order
+    frames = np.random.default_rng(0).standard_normal((1, 16, 16)).astype(np.float32)
+    both = np.concatenate([frames, frames[:, ::-1]])
+    torch.manual_seed(0)
+    two = VimoEvaluator(cfg, np.zeros(263), np.ones(263))
+    e2 = two.video_embeddings(both)
+    assert np.abs(e2[0] - e2[1]).max() > 1e-3
+    torch.manual_seed(0)
+    one = VimoEvaluator(EvaluatorConfig(**{**cfg.__dict__, "video_segments": 1}), np.zeros(263), np.ones(263))
+    e1 = one.video_embeddings(both)
+    assert np.allclose(e1[0], e1[1], atol=1e-6)
+    with pytest.raises(InputFormatError, match="2 segments"):
+        two.video_embeddings(frames[:, :1])
+
+    save_vimo_evaluator(one, tmp_path / "old/evaluator.tar")
+    obj = torch.load(tmp_path / "old/evaluator.tar", weights_only=False)
+    del obj["vimo"]["config"]["video_segments"]
+    torch.save(obj, tmp_path / "old/evaluator.tar")
+    (tmp_path / "old/evaluator.tar.sha256").unlink()
+    old = load_vimo_evaluator(tmp_path / "old/evaluator.tar")
+    assert old.cfg.video_segments == 1
+    assert np.allclose(old.video_embeddings(both), e1, atol=1e-6)
