@@ -5,7 +5,8 @@
 - rating: pairs (status `candidate` by default; optionally by clip source, sub-category and a seeded
   sample), one task per pair with the pair's input video and the rendered reaction side by side;
 - pairing: for each video, candidate reaction clips from the motion pool (clips with status `ok`),
-  ranked by `vimo.annotation.pairing.rank_candidates`, one task per (video, candidate).
+  ranked by `vimo.annotation.pairing.rank_candidates`, one task per (video, candidate); an external video
+  (no clip) takes its sub-category from its own labels and, as query, the pool's typical reaction of it.
 
 A rendered reaction of a clip is a `rendered` video of that clip that no pair uses as its input video
 and whose provenance does not mark it as showing the actor (`provenance.subject == "actor"`); one
@@ -22,9 +23,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vimo.annotation.pairing import Candidate, PoolMotion, motion_descriptor, pairing_items, rank_candidates
+from vimo.annotation.pairing import (
+    Candidate, PoolMotion, category_query, motion_descriptor, pairing_items, rank_candidates,
+)
 from vimo.annotation.rounds import TaskItem
 from vimo.errors import InputFormatError, PathEscapeError, VimoError, require_inside
+from vimo.pairs import video_label
 
 SCREENING_VIDEO_KINDS: tuple[str, ...] = ("restyled", "external")
 #: restyled videos wait in `pending_screening` (vimo restyle fetch); external ones arrive as `ok`
@@ -266,7 +270,8 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
     video_media: dict[str, str] = {}
     for v in videos:
         vid = v["video_id"]
-        sub = video_sub.get(vid) or subs.get(v.get("clip_id") or "", "")
+        sub = (video_sub.get(vid) or subs.get(v.get("clip_id") or "", "")
+               or (video_label(v) or {}).get("sub_category", ""))
         if sel.sub_categories and sub not in sel.sub_categories:
             continue
         try:
@@ -284,7 +289,9 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
                 query = _descriptor(root, clips[own])
             except _Unshowable:
                 query = None  # no recorded reaction to compare with: order by id within each group
-        sub = video_sub.get(vid) or subs.get(own or "", "")
+        sub = video_sub.get(vid) or subs.get(own or "", "") or (video_label(v) or {}).get("sub_category", "")
+        if own is None:  # an external video: no recorded reaction, the typical one of its sub-category instead
+            query = category_query(sub, pool)
         cands = rank_candidates(sub, pool, query=query, k=sel.per_video, exclude=paired[vid] | {own} - {None})
         if cands:
             proposals[vid] = cands
