@@ -111,6 +111,11 @@ class Taxonomy:
         return cls(str(data.get("name", "taxonomy")), str(data.get("version", "0")), broad, emotions, subs, sources,
                    checksum, path)
 
+    @staticmethod
+    def default_data() -> dict[str, Any]:
+        """vimo's default taxonomy as the JSON data it is stored as (to extend into a workspace's taxonomy.json)."""
+        return json.loads(resources.files("vimo").joinpath("data", "taxonomy.json").read_text(encoding="utf-8"))
+
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Taxonomy":
         """The taxonomy in `path`, or vimo's default when None."""
