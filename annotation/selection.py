@@ -16,7 +16,7 @@ outside videos/, no rendered reaction, no motion features) is skipped with a rea
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -280,6 +280,9 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
             skipped[vid] = str(exc)
     by_id = {v["video_id"]: v for v in videos}
     proposals: dict[str, list[Candidate]] = {}
+    # library motions external videos already have: spread over them (vimo.pairs.rank_candidates)
+    external = {v["video_id"] for v in catalog.query("videos", "kind='external'")}
+    used = Counter(c for vid in external for c in paired.get(vid, ()))
     for vid in _sample(list(video_media), sel.sample, sel.seed):
         v = by_id[vid]
         own = v.get("clip_id")
@@ -290,11 +293,15 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
             except _Unshowable:
                 query = None  # no recorded reaction to compare with: order by id within each group
         sub = video_sub.get(vid) or subs.get(own or "", "") or (video_label(v) or {}).get("sub_category", "")
+        spread = None
         if own is None:  # an external video: no recorded reaction, the typical one of its sub-category instead
-            query = category_query(sub, pool)
-        cands = rank_candidates(sub, pool, query=query, k=sel.per_video, exclude=paired[vid] | {own} - {None})
+            query, spread = category_query(sub, pool), used
+        cands = rank_candidates(sub, pool, query=query, k=sel.per_video, exclude=paired[vid] | {own} - {None},
+                                used=spread)
         if cands:
             proposals[vid] = cands
+            if own is None:
+                used.update(c.motion_id for c in cands)
         else:
             skipped[vid] = "no candidate reaction left in the motion pool"
     items = pairing_items(proposals, video_media, reaction_media)

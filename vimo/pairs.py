@@ -19,8 +19,10 @@ External videos (`vimo videos add`: an animal, a ball, a door; no recorded react
 from the workspace's **motion library**: every usable clip's reaction, whether a single-person clip
 (AMASS, raw joints: a reactor without an actor) or the reactor of a two-person clip, each with a
 sub-category and a text (`label_library` sets them from a CSV; otherwise the clip's pair or source label).
-`propose_external` ranks library motions for each external video: same sub-category first, then by motion
-descriptor (nearest to the typical library reaction of the video's sub-category, `category_query`).
+`propose_external` ranks library motions for each external video: same sub-category first (the ones fewer
+external videos already have first: a library is spread over the videos, so that videos are not tied
+together by a shared reaction, a leakage key of the splits), then by motion descriptor (nearest to the
+typical library reaction of the video's sub-category, `category_query`).
 `assemble_pairs(per_external=k)` adds the top k as `candidate` pairs (origin `library`, labelled with the
 video's labels) that a rating round judges like any pair; a pairing round (vimo.annotation) proposes from
 the same pool and ranking when annotators should vote on candidates first.
@@ -77,10 +79,11 @@ class Candidate:
 
 
 def rank_candidates(sub_category: str, pool: Sequence[PoolMotion], *, query: np.ndarray | None = None,
-                    k: int = 5, exclude: Iterable[str] = ()) -> list[Candidate]:
+                    k: int = 5, exclude: Iterable[str] = (), used: Mapping[str, int] | None = None) -> list[Candidate]:
     """The `k` best candidate reactions for a video of `sub_category`: the pool's motions of that
     sub-category first, then the others; within each group the nearest to `query` (z-scored descriptor
-    distance; by motion id without a query)."""
+    distance; by motion id without a query). `used` (motion id -> how many other videos already have it)
+    spreads a library: among the motions of the video's sub-category, the less used come first."""
     excluded = set(exclude)
     usable = [m for m in pool if m.motion_id not in excluded]
     if not usable or k <= 0:
@@ -92,8 +95,14 @@ def rank_candidates(sub_category: str, pool: Sequence[PoolMotion], *, query: np.
         dist = np.linalg.norm((descs - np.asarray(query, dtype=np.float64)) / scale, axis=1)
     else:
         dist = np.full(len(usable), np.nan)
-    order = sorted(range(len(usable)), key=lambda i: (usable[i].sub_category != sub_category,
-                                                      0.0 if np.isnan(dist[i]) else dist[i], usable[i].motion_id))
+    used = used or {}
+
+    def key(i: int) -> tuple:
+        same = usable[i].sub_category == sub_category
+        return (not same, used.get(usable[i].motion_id, 0) if same else 0,
+                0.0 if np.isnan(dist[i]) else dist[i], usable[i].motion_id)
+
+    order = sorted(range(len(usable)), key=key)
     return [Candidate(usable[i].motion_id, usable[i].sub_category == sub_category, float(dist[i]))
             for i in order[:k]]
 
@@ -293,8 +302,9 @@ def label_library(ws: Any, csv_path: str | Path, *, taxonomy: Taxonomy | None = 
         else:
             targets = [c for c in clips if c["sequence_id"] == row.get("sequence_id")]
         if not targets:
-            raise InputFormatError(f"{where}: no clip {row.get('clip_id') or row.get('sequence_id')!r} in the "
-                                   "workspace", path=path, fix="use ids from `vimo videos library` or `vimo clips list`")
+            missing = row.get("clip_id") or row.get("sequence_id")
+            raise InputFormatError(f"{where}: no clip {missing!r} in the workspace", path=path,
+                                   fix="use ids from `vimo videos library` or `vimo clips list`")
         try:
             sub = taxonomy.resolve_sub_category(row.get("sub_category", ""))
         except VimoError as exc:
@@ -330,15 +340,18 @@ def propose_external(ws: Any, *, per_video: int = 3, taxonomy: Taxonomy | None =
                      video_ids: Iterable[str] = (), statuses: Iterable[str] = VIDEO_STATUSES,
                      pool: Sequence[PoolMotion] | None = None) -> dict[str, list[Candidate]]:
     """video id -> its `per_video` best library candidates, for every labelled external video of `statuses`
-    (default `ok` and `usable`: not one a screening found unusable). Clips already paired with the video are
-    not proposed again."""
+    (default `ok` and `usable`: not one a screening found unusable), in video id order. Clips already paired
+    with the video are not proposed again; motions that other external videos have (paired, or proposed
+    earlier in this call) come after the unused ones of the same sub-category."""
     cat = ws.catalog
     if pool is None:
         pool, _ = library_pool(ws, motion_library(ws, taxonomy=taxonomy))
     wanted, ids = set(statuses), set(video_ids)
     paired: dict[str, set[str]] = {}
+    external = {v["video_id"] for v in cat.query("videos", "kind='external'")}
     for p in cat.query("pairs"):
         paired.setdefault(p["video_id"], set()).add(p["clip_id"])
+    used = Counter(c for vid in external for c in paired.get(vid, ()))
     out: dict[str, list[Candidate]] = {}
     for v in cat.query("videos", "kind='external'", order="video_id"):
         label = video_label(v)
@@ -346,9 +359,10 @@ def propose_external(ws: Any, *, per_video: int = 3, taxonomy: Taxonomy | None =
             continue
         sub = label["sub_category"]
         cands = rank_candidates(sub, pool, query=category_query(sub, pool), k=per_video,
-                                exclude=paired.get(v["video_id"], set()))
+                                exclude=paired.get(v["video_id"], set()), used=used)
         if cands:
             out[v["video_id"]] = cands
+            used.update(c.motion_id for c in cands)
     return out
 
 

@@ -10,7 +10,8 @@ Scenes (the viewer stands at the origin, eyes 1.6 m up, looking along -Z and 11 
 - `ball_thrown`: a ball thrown from 8-10 m away on an arc that reaches the viewer's face (Scene-Human,
   `ball_thrown_towards`);
 - `four_legged_approaching`: a four-legged figure (body, legs trotting, head, tail) walking up to 2.4 m in front
-  (Animal-Human, `dog_approaching`);
+  (Animal-Human, `dog_approaching`); `big_cat_approaching`: the same figure 1.7 times larger, slower, stopping
+  further away (Animal-Human, `lion_approaching`);
 - `object_falling`: a box dropping from 3 m onto the floor a metre to the side, with a small bounce (Scene-Human,
   `object_falling_nearby`).
 
@@ -140,35 +141,45 @@ def ball_thrown(rng: np.random.Generator, seconds: float) -> Callable[[float], M
     return at
 
 
-def four_legged_approaching(rng: np.random.Generator, seconds: float) -> Callable[[float], Mesh]:
+def four_legged_approaching(rng: np.random.Generator, seconds: float, scale: float = 1.0) -> Callable[[float], Mesh]:
+    """A four-legged figure walking up to the viewer; `scale` 1 is dog-sized, about 1.7 a big cat's size."""
     x = rng.uniform(-0.6, 0.6)
-    z0, z1 = -rng.uniform(7.0, 8.5), -2.4
-    gait_hz = rng.uniform(2.2, 2.8)
+    z0, z1 = -rng.uniform(7.0, 8.5) * scale, -2.4 * scale
+    gait_hz = rng.uniform(2.2, 2.8) / np.sqrt(scale)
 
     def at(t: float) -> Mesh:
         u = min(t / seconds, 1.0)
         z = z0 + (z1 - z0) * (1 - (1 - u) ** 2)  # slowing down as it arrives
-        speed = 2 * (1 - u)  # relative, for the gait amplitude
-        phase = 2 * np.pi * gait_hz * t
-        bob = 0.02 * np.sin(2 * phase) * speed
-        body_y = 0.5 + bob
-        parts = [box(np.array([x, body_y, z]), (0.32, 0.28, 0.85))]
-        # legs swing about the hips, diagonal pairs together (a trot); the figure faces +Z (the viewer)
-        for k, (dx, dz) in enumerate(((-0.11, 0.32), (0.11, 0.32), (-0.11, -0.32), (0.11, -0.32))):
-            swing = 0.45 * speed * np.sin(phase + (np.pi if k in (1, 2) else 0.0))
-            rot = _rot_x(swing)
-            hip = np.array([x + dx, body_y - 0.1, z + dz])
-            parts.append(box(hip + rot @ np.array([0.0, -0.2, 0.0]), (0.08, 0.4, 0.08), rot))
-        parts.append(box(np.array([x, body_y + 0.22, z + 0.5]), (0.22, 0.22, 0.26)))          # head
-        parts.append(box(np.array([x, body_y + 0.17, z + 0.68]), (0.1, 0.1, 0.14)))           # snout
-        parts.append(box(np.array([x - 0.08, body_y + 0.37, z + 0.47]), (0.05, 0.1, 0.04)))   # ears
-        parts.append(box(np.array([x + 0.08, body_y + 0.37, z + 0.47]), (0.05, 0.1, 0.04)))
-        wag = _rot_x(-0.8 + 0.2 * np.sin(3 * phase))
-        parts.append(box(np.array([x, body_y + 0.12, z - 0.48]) + wag @ np.array([0.0, 0.0, -0.12]),
-                         (0.05, 0.05, 0.26), wag))                                            # tail
-        return merge(parts)
+        v, n, f = _four_legged_mesh(t, gait_hz, 2 * (1 - u))
+        return v * scale + np.array([x, 0.0, z]), n, f
 
     return at
+
+
+def big_cat_approaching(rng: np.random.Generator, seconds: float) -> Callable[[float], Mesh]:
+    return four_legged_approaching(rng, seconds, scale=1.7)
+
+
+def _four_legged_mesh(t: float, gait_hz: float, speed: float) -> Mesh:
+    """The dog-sized figure at the origin facing +Z (the viewer), trotting with relative `speed`."""
+    phase = 2 * np.pi * gait_hz * t
+    bob = 0.02 * np.sin(2 * phase) * speed
+    body_y = 0.5 + bob
+    parts = [box(np.array([0.0, body_y, 0.0]), (0.32, 0.28, 0.85))]
+    # legs swing about the hips, diagonal pairs together (a trot); the figure faces +Z (the viewer)
+    for k, (dx, dz) in enumerate(((-0.11, 0.32), (0.11, 0.32), (-0.11, -0.32), (0.11, -0.32))):
+        swing = 0.45 * speed * np.sin(phase + (np.pi if k in (1, 2) else 0.0))
+        rot = _rot_x(swing)
+        hip = np.array([dx, body_y - 0.1, dz])
+        parts.append(box(hip + rot @ np.array([0.0, -0.2, 0.0]), (0.08, 0.4, 0.08), rot))
+    parts.append(box(np.array([0.0, body_y + 0.22, 0.5]), (0.22, 0.22, 0.26)))        # head
+    parts.append(box(np.array([0.0, body_y + 0.17, 0.68]), (0.1, 0.1, 0.14)))          # snout
+    parts.append(box(np.array([-0.08, body_y + 0.37, 0.47]), (0.05, 0.1, 0.04)))   # ears
+    parts.append(box(np.array([0.08, body_y + 0.37, 0.47]), (0.05, 0.1, 0.04)))
+    wag = _rot_x(-0.8 + 0.2 * np.sin(3 * phase))
+    parts.append(box(np.array([0.0, body_y + 0.12, -0.48]) + wag @ np.array([0.0, 0.0, -0.12]),
+                     (0.05, 0.05, 0.26), wag))                                  # tail
+    return merge(parts)
 
 
 def object_falling(rng: np.random.Generator, seconds: float) -> Callable[[float], Mesh]:
@@ -207,7 +218,9 @@ class Scene:
 SCENES: dict[str, Scene] = {
     "ball_thrown": Scene("ball_thrown", "ball_thrown_towards", ball_thrown, "a ball is thrown at the viewer"),
     "four_legged_approaching": Scene("four_legged_approaching", "dog_approaching", four_legged_approaching,
-                                     "a four-legged animal walks up to the viewer"),
+                                     "a dog-sized four-legged animal walks up to the viewer"),
+    "big_cat_approaching": Scene("big_cat_approaching", "lion_approaching", big_cat_approaching,
+                                 "a lion-sized four-legged animal walks up to the viewer"),
     "object_falling": Scene("object_falling", "object_falling_nearby", object_falling,
                             "a box falls to the floor next to the viewer"),
 }

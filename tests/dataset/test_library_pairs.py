@@ -80,6 +80,9 @@ def test_category_query_puts_the_typical_reactions_first():
     scale = np.std([0, 1, 5, 2.1, 9])  # distances are z-scored over the pool
     assert [c.distance for c in ranked] == pytest.approx([1 / scale, 2 / scale, 3 / scale, 0.1 / scale, 7 / scale])
     assert category_query("lion", pool) is None
+    # a motion other videos already have goes after the unused ones of the sub-category (not after the others)
+    spread = rank_candidates("dog", pool, query=q, k=5, used={"b": 2, "a": 1, "d": 5})
+    assert [c.motion_id for c in spread] == ["c", "a", "b", "d", "f"]
 
 
 def test_the_library_is_labelled_from_a_csv(ws, tmp_path):
@@ -112,7 +115,8 @@ def test_external_videos_get_library_candidates_rated_like_any_pair(ws, tmp_path
         assert s.skipped["external video status unusable"] == 1
         assert s.skipped["external video without a sub-category"] == 1
         pairs = {p["pair_id"]: p for p in w.catalog.pairs()}
-        dog = sorted((p["labels"]["library"]["rank"], p["clip_id"]) for p in pairs.values() if p["video_id"] == "ext-dog")
+        dog = sorted((p["labels"]["library"]["rank"], p["clip_id"]) for p in pairs.values()
+                     if p["video_id"] == "ext-dog")
         # the dogs nearest their mean first (offsets 1, 0, 5 around the mean 2)
         assert dog == [(1, "dog1"), (2, "dog0"), (3, "dog2")]
         lion = sorted((p["labels"]["library"]["rank"], p["clip_id"]) for p in pairs.values()
@@ -133,6 +137,23 @@ def test_external_videos_get_library_candidates_rated_like_any_pair(ws, tmp_path
         item = next(i for i in rating.items if i.task_id == library_pair_id("ext-dog", "dog1"))
         assert item.media == {"input_video": "external/ext-dog.mp4", "reaction_video": "rendered/reaction/dog1.mp4"}
         assert item.data["sub_category"] == "dog_approaching"
+
+
+def test_videos_of_one_sub_category_share_the_library_out(ws, tmp_path):
+    """Two dog videos get different reactions first: videos tied by a shared reaction would be kept on one side
+    of every split (the motion is a leakage key)."""
+    with Workspace.open(ws) as w:
+        label_library(w, _dog_csv(tmp_path))
+        w.catalog.add_video(video_id="ext-dog2", kind="external", path="videos/external/ext-dog.mp4", status="ok",
+                            provenance={"labels": {"broad_category": "Animal-Human", "sub_category": "dog_approaching"}})
+        assemble_pairs(w, per_external=1)
+        first = {p["video_id"]: p["clip_id"] for p in w.catalog.pairs()}
+        assert (first["ext-dog"], first["ext-dog2"]) == ("dog1", "dog0")  # dog1 taken: the next nearest
+        chosen, proposals = select_pairing(w.catalog, w.root.resolve(), (w.root / "videos").resolve(),
+                                           CatalogSelection(video_kinds=("external",), per_video=1))
+        # each already has one: dog2 is the only unused dog left, then the least used
+        assert [c.motion_id for c in proposals["ext-dog"]] == ["dog2"]
+        assert [c.motion_id for c in proposals["ext-dog2"]] == ["dog1"]
 
 
 def test_a_pairing_round_proposes_the_same_candidates(ws, tmp_path):

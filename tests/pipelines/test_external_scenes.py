@@ -1,5 +1,5 @@
 """The SYNTHETIC external-style scenes: rendered through the clay renderer (EGL), they show what they claim
-(a ball growing as it comes at the viewer, an animal growing as it walks up, a box falling and coming to
+(a ball growing as it comes at the viewer, animals growing as they walk up, a box falling and coming to
 rest), and `vimo videos add` imports their manifest as labelled, synthetic external videos."""
 from __future__ import annotations
 
@@ -31,8 +31,13 @@ def test_the_ball_and_the_animal_come_at_the_viewer(frames):
     ball = [int(lit(f).sum()) for f in frames["ball_thrown"]]
     assert ball[0] < 10 and ball[-1] > 40 * max(ball[0], 1)
     assert all(b >= a for a, b in zip(ball[5:], ball[6:]))  # it only grows once in flight
-    animal = [int(lit(f).sum()) for f in frames["four_legged_approaching"]]
-    assert animal[-1] > 4 * animal[0] > 0
+    for name in ("four_legged_approaching", "big_cat_approaching"):
+        animal = [int(lit(f).sum()) for f in frames[name]]
+        assert animal[-1] > 4 * animal[0] > 0, name
+    # the big cat stops further away but stands taller in the last frame than the dog
+    tall = {n: np.ptp(np.nonzero(lit(frames[n][-1]).any(1))[0]) for n in ("four_legged_approaching",
+                                                                         "big_cat_approaching")}
+    assert tall["big_cat_approaching"] > tall["four_legged_approaching"]
 
 
 def test_the_box_falls_and_comes_to_rest(frames):
@@ -59,11 +64,11 @@ def test_the_manifest_imports_as_labelled_synthetic_videos(tmp_path):
     with Workspace.init(tmp_path / "ws") as w:
         write_json(w.root / "taxonomy.json", scene_taxonomy(Taxonomy.default_data()))
     summary = import_videos(ImportOptions(src=manifest, workspace=tmp_path / "ws"))
-    assert (summary.imported, summary.quarantined) == (3, 0), summary.lines()
+    assert (summary.imported, summary.quarantined) == (4, 0), summary.lines()
     with Workspace.open(tmp_path / "ws") as w:
         videos = w.catalog.query("videos", "kind='external'")
         subs = {v["provenance"]["labels"]["sub_category"]: v for v in videos}
-        assert set(subs) == {"ball_thrown_towards", "dog_approaching", "object_falling_nearby"}
+        assert set(subs) == {"ball_thrown_towards", "dog_approaching", "lion_approaching", "object_falling_nearby"}
         assert {v["provenance"]["labels"]["broad_category"] for v in videos} == {"Scene-Human", "Animal-Human"}
         assert all(v["provenance"]["synthetic"] and v["provenance"]["reencoded"] == [] for v in videos)
         assert all((v["n_frames"], v["width"], v["height"]) == (10, 96, 72) for v in videos)

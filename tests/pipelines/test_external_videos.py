@@ -44,18 +44,20 @@ def ws(tmp_path) -> Path:
 
 @pytest.fixture()
 def folder(tmp_path) -> Path:
-    """good.mp4 (H.264 yuv420p, 20 frames at 20 fps), same/copy.mp4 (the same bytes), clip.webm (VP8, 30 frames at 15 fps), odd.mp4
-    (H.264 yuv444p, 97x65), broken.mp4 (a 2 s H.264 file cut in half), unlabelled.mp4, nolicence.mp4, typo.mp4 (a sub-category
-    that does not exist)."""
+    """good.mp4 (H.264 yuv420p, 20 frames at 20 fps), same/copy.mp4 (the same bytes), clip.webm (VP8, 30 frames
+    at 15 fps), odd.mp4 (H.264 yuv444p, 97x65), broken.mp4 (a 2 s H.264 file cut in half), unlabelled.mp4,
+    nolicence.mp4, typo.mp4 (a sub-category that does not exist)."""
     d = tmp_path / "clips"
     good = make_video(d / "good.mp4")
     sidecar(good, sub_category="dog_approaching", licence="CC-BY-4.0", emotion="happily", source_url="https://x/1")
     (d / "same").mkdir()
     shutil.copyfile(good, d / "same" / "copy.mp4")
     sidecar(d / "same" / "copy.mp4", sub_category="dog_approaching", licence="CC-BY-4.0")
-    webm = make_video(d / "clip.webm", pattern="testsrc2", fps=15, seconds=2.0, codec=("-c:v", "libvpx", "-b:v", "200k"))
+    webm = make_video(d / "clip.webm", pattern="testsrc2", fps=15, seconds=2.0,
+                      codec=("-c:v", "libvpx", "-b:v", "200k"))
     sidecar(webm, sub_category="Automobile rushing towards", licence="proprietary", note="dashcam")
-    odd = make_video(d / "odd.mp4", pattern="mandelbrot", size="97x65", codec=("-c:v", "libx264", "-pix_fmt", "yuv444p"))
+    odd = make_video(d / "odd.mp4", pattern="mandelbrot", size="97x65",
+                     codec=("-c:v", "libx264", "-pix_fmt", "yuv444p"))
     sidecar(odd, sub_category="lion_approaching", licence="CC-BY-NC-4.0")
     whole = make_video(tmp_path / "whole.mp4", pattern="testsrc2", seconds=2.0,
                        codec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"))
@@ -72,7 +74,8 @@ def test_a_folder_is_imported_checked_deduplicated_and_quarantined(ws, folder):
     summary = import_videos(ImportOptions(src=folder, workspace=ws))
     status = {r.unit: r for r in summary.results}
     assert {u: r.status for u, r in status.items()} == {
-        "broken.mp4": "quarantined", "same/copy.mp4": "duplicate", "good.mp4": "imported", "nolicence.mp4": "quarantined",
+        "broken.mp4": "quarantined", "same/copy.mp4": "duplicate", "good.mp4": "imported",
+        "nolicence.mp4": "quarantined",
         "clip.webm": "imported", "odd.mp4": "imported", "typo.mp4": "quarantined", "unlabelled.mp4": "quarantined"}
     assert "not decodable" in status["broken.mp4"].reason and "0x" not in status["broken.mp4"].reason
     assert "no licence" in status["nolicence.mp4"].reason

@@ -43,6 +43,9 @@ def assemble(workspace: Path = typer.Option(..., "--workspace", "-w", help="the 
                + (f", {summary.unlabelled} without a taxonomy label" if summary.unlabelled else ""))
     for reason, n in sorted(summary.skipped.items()):
         typer.echo(f"  skipped {n:>5}  {reason}")
+    if summary.skipped.get("video kind external"):
+        typer.echo("  (external videos have no recorded reaction: --per-external N pairs each with N reactions of "
+                   "the motion library)")
 
 
 @app.command("list")
