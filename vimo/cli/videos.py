@@ -4,7 +4,7 @@ reactions are chosen from.
 
 Examples:
     vimo videos add my_clips/ --workspace ws --sub-category dog_approaching --licence CC-BY-4.0
-    vimo videos add manifest.csv --workspace ws            # columns: path, sub_category, licence, [emotion, ...]
+    vimo videos add manifest.csv --workspace ws            # columns: path, sub_category, licence (+ emotion, ...)
     vimo videos list --workspace ws --kind external --json
     vimo videos library --workspace ws --labels library_labels.csv
 """
