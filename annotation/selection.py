@@ -5,7 +5,8 @@
 - rating: pairs (status `candidate` by default; optionally by clip source, sub-category and a seeded
   sample), one task per pair with the pair's input video and the rendered reaction side by side;
 - pairing: for each video, candidate reaction clips from the motion pool (clips with status `ok`),
-  ranked by `vimo.annotation.pairing.rank_candidates`, one task per (video, candidate).
+  ranked by `vimo.annotation.pairing.rank_candidates`, one task per (video, candidate); an external video
+  (no clip) takes its sub-category from its own labels and, as query, the pool's typical reaction of it.
 
 A rendered reaction of a clip is a `rendered` video of that clip that no pair uses as its input video
 and whose provenance does not mark it as showing the actor (`provenance.subject == "actor"`); one
@@ -15,16 +16,19 @@ outside videos/, no rendered reaction, no motion features) is skipped with a rea
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vimo.annotation.pairing import Candidate, PoolMotion, motion_descriptor, pairing_items, rank_candidates
+from vimo.annotation.pairing import (
+    Candidate, PoolMotion, category_query, motion_descriptor, pairing_items, rank_candidates,
+)
 from vimo.annotation.rounds import TaskItem
 from vimo.errors import InputFormatError, PathEscapeError, VimoError, require_inside
+from vimo.pairs import video_label
 
 SCREENING_VIDEO_KINDS: tuple[str, ...] = ("restyled", "external")
 #: restyled videos wait in `pending_screening` (vimo restyle fetch); external ones arrive as `ok`
@@ -266,7 +270,8 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
     video_media: dict[str, str] = {}
     for v in videos:
         vid = v["video_id"]
-        sub = video_sub.get(vid) or subs.get(v.get("clip_id") or "", "")
+        sub = (video_sub.get(vid) or subs.get(v.get("clip_id") or "", "")
+               or (video_label(v) or {}).get("sub_category", ""))
         if sel.sub_categories and sub not in sel.sub_categories:
             continue
         try:
@@ -275,6 +280,9 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
             skipped[vid] = str(exc)
     by_id = {v["video_id"]: v for v in videos}
     proposals: dict[str, list[Candidate]] = {}
+    # library motions external videos already have: spread over them (vimo.pairs.rank_candidates)
+    external = {v["video_id"] for v in catalog.query("videos", "kind='external'")}
+    used = Counter(c for vid in external for c in paired.get(vid, ()))
     for vid in _sample(list(video_media), sel.sample, sel.seed):
         v = by_id[vid]
         own = v.get("clip_id")
@@ -284,10 +292,16 @@ def select_pairing(catalog: Any, root: Path, media_root: Path, sel: CatalogSelec
                 query = _descriptor(root, clips[own])
             except _Unshowable:
                 query = None  # no recorded reaction to compare with: order by id within each group
-        sub = video_sub.get(vid) or subs.get(own or "", "")
-        cands = rank_candidates(sub, pool, query=query, k=sel.per_video, exclude=paired[vid] | {own} - {None})
+        sub = video_sub.get(vid) or subs.get(own or "", "") or (video_label(v) or {}).get("sub_category", "")
+        spread = None
+        if own is None:  # an external video: no recorded reaction, the typical one of its sub-category instead
+            query, spread = category_query(sub, pool), used
+        cands = rank_candidates(sub, pool, query=query, k=sel.per_video, exclude=paired[vid] | {own} - {None},
+                                used=spread)
         if cands:
             proposals[vid] = cands
+            if own is None:
+                used.update(c.motion_id for c in cands)
         else:
             skipped[vid] = "no candidate reaction left in the motion pool"
     items = pairing_items(proposals, video_media, reaction_media)

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 from vimo.annotation.agreement import DIMENSIONS, AcceptPolicy, pair_results
 from vimo.annotation.ledger import RoundRecord
 from vimo.annotation.pairing import accepted_pairs
+from vimo.pairs import video_label
 
 STAGE_RANK = {"trial": 0, "main": 1}
 
@@ -186,10 +187,11 @@ def write_back_pairing(rounds: Any, r: RoundRecord, catalog: Any, min_votes: int
                 out.unchanged.append(existing[0]["pair_id"])
                 continue
             a = accepted[(video_id, clip_id)]
-            sibling = labelled.get(video_id) or {}
+            sibling = labelled.get(video_id) or video_label(catalog.get("videos", video_id)) or {}
             pair_id = pairing_pair_id(video_id, clip_id)
             catalog.add_pair(pair_id=pair_id, video_id=video_id, clip_id=clip_id, status="candidate", origin=r.id,
                              broad_category=sibling.get("broad_category"), sub_category=sibling.get("sub_category"),
+                             emotion=sibling.get("emotion"),
                              labels={"pairing": {**_stamp(r), "plausible": a.plausible, "votes": a.votes,
                                                  "rank": data.get("rank"),
                                                  "same_sub_category": data.get("same_sub_category")}})

@@ -30,8 +30,8 @@ def _db(out):
 
 def test_every_step_ran_and_left_its_artefacts(demo, capsys):
     steps = _steps(demo)
-    assert set(steps) == {"sources", "convert", "render", "restyle", "screening", "pairs", "pairing", "rating",
-                          "release", "bench"}
+    assert set(steps) == {"sources", "convert", "library", "render", "external", "restyle", "screening", "pairs",
+                          "pairing", "rating", "release", "bench"}
     summary = json.loads((demo / "summary.json").read_text())
     for name, path in summary["artefacts"].items():
         assert Path(path).exists(), (name, path)
@@ -46,11 +46,14 @@ def test_conversion_and_videos(demo):
     assert conv["interx clips"] == 12 and conv["egohumans clips"] >= 2 and conv["harmony4d clips"] >= 2
     with _db(demo) as db:
         n_clips = db.execute("SELECT COUNT(*) FROM clips WHERE status='ok'").fetchone()[0]
+        n_two = db.execute("SELECT COUNT(*) FROM clips WHERE status='ok' AND actor_joints IS NOT NULL").fetchone()[0]
         renders = db.execute("SELECT video_id, path, n_frames, provenance FROM videos WHERE kind='rendered'").fetchall()
         clip_frames = dict(db.execute("SELECT clip_id, n_frames FROM clips"))
         restyled = db.execute("SELECT provenance, status FROM videos WHERE kind='restyled'").fetchall()
     subjects = [json.loads(p)["subject"] for _, _, _, p in renders]
-    assert subjects.count("actor") == n_clips and subjects.count("reactor") == n_clips
+    # the library's single-person clips have a rendered reaction, no actor video
+    assert subjects.count("actor") == n_two == n_clips - steps["library"]["figures"]["library clips (single person)"]
+    assert subjects.count("reactor") == n_clips
     import imageio_ffmpeg
 
     vid, path, n_frames, _ = renders[0]
@@ -113,6 +116,36 @@ def test_release_splits_and_benchmark(demo):
     base = json.loads((bench / "base" / "results.json").read_text())
     t2 = json.loads((bench / "t2" / "results.json").read_text())
     assert base["evaluator"]["id"] == t2["evaluator"]["id"]
+
+
+def test_external_videos_are_screened_paired_from_the_library_and_released(demo):
+    import csv
+
+    steps = _steps(demo)
+    assert steps["external"]["figures"]["external videos"] == 8  # 4 scene kinds x 2
+    assert steps["library"]["figures"]["library clips labelled"] == 16  # 4 sub-categories x 4
+    with _db(demo) as db:
+        ext = db.execute("SELECT video_id, status, provenance FROM videos WHERE kind='external'").fetchall()
+        paired = db.execute("SELECT p.status, c.labels FROM pairs p JOIN videos v ON v.video_id = p.video_id "
+                            "JOIN clips c ON c.clip_id = p.clip_id WHERE v.kind = 'external'").fetchall()
+        screened = db.execute("SELECT COUNT(*) FROM round_tasks WHERE round_id LIKE 'screening-%' "
+                              "AND task_id LIKE 'ext-%'").fetchone()[0]
+    assert screened == 8 and {s for _, s, _ in ext} <= {"usable", "unusable"}
+    assert all(json.loads(p)["synthetic"] and json.loads(p)["reencoded"] == [] for _, _, p in ext)
+    assert paired and "accepted" in {s for s, _ in paired}
+    # their reactions come from the motion library
+    assert all(json.loads(labels).get("sub_category") for _, labels in paired)
+    root = Path(steps["release"]["release"])
+    with open(root / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["broad_category"] for r in rows} == {"Human-Human", "Animal-Human", "Scene-Human"}
+    assert {r["video_kind"] for r in rows if r["broad_category"] != "Human-Human"} == {"external"}
+    card = (root / "README.md").read_text()
+    for broad in ("Human-Human", "Animal-Human", "Scene-Human"):
+        assert f"| {broad} |" in card
+    assert "external video" in card
+    results = json.loads((demo / "bench" / "base" / "results.json").read_text())
+    assert {"broad-human_human", "broad-animal_human", "broad-scene_human"} <= set(results["sets"])
 
 
 def test_a_second_run_resumes_without_redoing_anything(demo, capsys):

@@ -33,7 +33,7 @@ HERO_CITATION = """```bibtex
 }
 ```"""
 LIMITATIONS = [
-    "The taxonomy's 32 sub-category names are partly a reconstruction: the HERO paper names only a few "
+    "The taxonomy's {n_subs} sub-category names are partly a reconstruction: the HERO paper names only a few "
     "(walking towards, dribbling, shooting, lion approaching, automobile rushing towards, explosion); the "
     "others were chosen by vimo so that every source label has a home (see the taxonomy file).",
     "Actor/reactor roles of two-person captures come from a rule (Inter-X's interaction order, a proximity "
@@ -107,6 +107,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _count_table(table: Mapping[str, Mapping[str, int]], label: str, splits: Sequence[str]) -> str:
     rows = [[k] + [v.get(s, 0) for s in splits] + [sum(v.values())] for k, v in sorted(table.items())]
     return _table([label, *splits, "total"], rows)
+
+
+def broad_table(counts: Mapping[str, Any], splits: Sequence[str], taxonomy: Any) -> str:
+    """Pairs per broad category and split: every broad category of the taxonomy, in its order (a category
+    without pairs shows 0), then any other; with a line on the pairs whose video has no recorded reaction."""
+    table = counts["by_broad_category"]
+    order = [b for b in taxonomy.broad_categories] + sorted(b for b in table if b not in taxonomy.broad_categories)
+    rows = [[b] + [table.get(b, {}).get(s, 0) for s in splits] + [sum(table.get(b, {}).values())] for b in order]
+    out = _table(["broad category", *splits, "total"], rows)
+    external = sum((counts.get("by_video_kind") or {}).get("external", {}).values())
+    if external:
+        out += (f"\n\n{external} of these pairs show an external video (no recorded reaction: filmed or generated "
+                "clips of animals and scenes); their reactions were chosen from the motion library and judged by "
+                "annotators for motion quality and reaction plausibility.")
+    return out
 
 
 def _size_category(n: int) -> str:
@@ -368,14 +383,15 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
         "val_file": "  val.txt" if "val" in splits else "",
         "split_table": _table(["split", "pairs"], split_rows),
         "variants": "\n".join(variants),
-        "broad_table": _count_table(counts["by_broad_category"], "broad category", splits),
+        "broad_table": broad_table(counts, splits, taxonomy),
         "sub_table": _count_table(counts["by_sub_category"], "sub-category", splits),
         "emotion_table": (_count_table(counts["by_emotion"], "emotion", splits)
                           if set(counts["by_emotion"]) - {"-"} else "_No pair carries an emotion label._"),
         "source_table": _count_table(counts["by_source"], "source", splits),
         "length_summary": length_summary,
         "source_data": "\n".join(source_data) + (f"\n\n{qa}" if (qa := qa_flags_text(info)) else ""),
-        "limitations": "\n".join(f"- {x}" for x in LIMITATIONS),
+        "limitations": "\n".join(f"- {x}".replace("{n_subs}", str(len(taxonomy.sub_categories)))
+                                  for x in LIMITATIONS),
         "licence_table": licence_text,
         "citation": "\n".join(citations),
         "_rows": rows,

@@ -7,6 +7,7 @@ The default lives in `vimo/data/taxonomy.json`; a workspace overrides it with `<
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -110,6 +111,11 @@ class Taxonomy:
         return cls(str(data.get("name", "taxonomy")), str(data.get("version", "0")), broad, emotions, subs, sources,
                    checksum, path)
 
+    @staticmethod
+    def default_data() -> dict[str, Any]:
+        """vimo's default taxonomy as the JSON data it is stored as (to extend into a workspace's taxonomy.json)."""
+        return json.loads(resources.files("vimo").joinpath("data", "taxonomy.json").read_text(encoding="utf-8"))
+
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Taxonomy":
         """The taxonomy in `path`, or vimo's default when None."""
@@ -157,6 +163,34 @@ class Taxonomy:
                                     fix=f"use one of {', '.join(entry.emotions)}")
         return Label(entry.broad, sub, emotion or None)
 
+    def suggest(self, text: str, n: int = 3) -> list[str]:
+        """The sub-categories closest to `text` (slugs and names compared, best first; may be empty)."""
+        key = _slugify(text)
+        names = {_slugify(e.name): slug for slug, e in self.sub_categories.items()}
+        names.update({slug: slug for slug in self.sub_categories})
+        close = difflib.get_close_matches(key, list(names), n=n * 2, cutoff=0.5)
+        close += [k for k in names if key and (key in k or k in key) and k not in close]
+        out: list[str] = []
+        for k in close:
+            if names[k] not in out:
+                out.append(names[k])
+        return out[:n]
+
+    def resolve_sub_category(self, text: str, *, path: str | Path | None = None) -> SubCategory:
+        """The sub-category a user wrote, by slug or name ('Dog approaching' -> dog_approaching); an unknown
+        one is a TaxonomyError whose one line lists the close ones."""
+        key = _slugify(text or "")
+        if key in self.sub_categories:
+            return self.sub_categories[key]
+        for entry in self.sub_categories.values():
+            if _slugify(entry.name) == key:
+                return entry
+        close = self.suggest(text or "")
+        fix = (f"did you mean {', '.join(close)}?" if close else
+               "use a sub-category of the taxonomy (vimo split --taxonomy lists them)")
+        fix += " A workspace may extend the taxonomy in <workspace>/taxonomy.json"
+        raise TaxonomyError(f"unknown sub-category {text!r}", path=path or self.path, fix=fix)
+
     def subs_of(self, broad: str) -> list[str]:
         return [s for s, e in self.sub_categories.items() if e.broad == broad]
 
@@ -198,3 +232,8 @@ class Taxonomy:
         for slug, e in self.sub_categories.items():
             out.setdefault(e.broad, {}).setdefault(e.group or "-", []).append(slug)
         return out
+
+
+def _slugify(text: str) -> str:
+    """'Dog approaching ' -> 'dog_approaching' (how users' labels are compared with the taxonomy)."""
+    return re.sub(r"[^a-z0-9]+", "_", str(text).strip().lower()).strip("_")

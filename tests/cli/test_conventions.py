@@ -13,10 +13,11 @@ PRINT_RESULTS = {
     "clips cut", "pairs assemble", "pairs list", "render", "restyle submit", "restyle status", "restyle fetch",
     "annotate round status", "annotate round pull", "annotate round close", "annotate instructions list", "train",
     "split", "release build", "release verify", "release list", "release diff", "bench run", "leaderboard",
+    "videos add", "videos list", "videos library",
 }
 #: batch jobs over many units: they take --max-failures
 BATCH = {"convert amass", "convert egohumans", "convert harmony4d", "convert interx", "convert joints", "render",
-         "clips cut"}
+         "clips cut", "videos add"}
 #: commands that take a model-size preset (hero | tiny)
 MODEL_PRESET = {"train", "bench run", "generate"}
 

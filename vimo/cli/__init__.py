@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "clips": ("vimo.cli.clips", "app", "List the clips of a workspace; cut real video clips for them.", None),
     "pairs": ("vimo.cli.pairs", "app", "Assemble source pairs (video of the actor + the reaction); list pairs.",
               None),
+    "videos": ("vimo.cli.videos", "app",
+               "Import videos without a recorded reaction (external); list videos; the motion library.", None),
     "render": ("vimo.cli.video", "render",
                "Render each clip's actor (--subject reactor: its reaction) to an H.264 video (headless EGL).",
                "render"),

@@ -3,6 +3,7 @@
 Examples:
     vimo pairs assemble --workspace ws                       # every usable real / rendered / restyled video
     vimo pairs assemble --workspace ws --kind real --source egohumans
+    vimo pairs assemble --workspace ws --per-external 3      # + 3 library reactions per external video
     vimo pairs list --workspace ws --status candidate --json
 """
 from __future__ import annotations
@@ -23,14 +24,18 @@ def assemble(workspace: Path = typer.Option(..., "--workspace", "-w", help="the 
              source: Optional[List[str]] = typer.Option(None, "--source", help="clip sources (repeatable; "
                                                         "default any)"),
              allow_flagged: bool = typer.Option(False, help="also pair clips whose QA flagged them"),
+             per_external: int = typer.Option(0, "--per-external", min=0,
+                                              help="candidate reactions from the motion library per external "
+                                                   "video (same sub-category first, then by motion descriptor)"),
              as_json: bool = typer.Option(False, "--json", help="machine-readable summary")) -> None:
-    """One `candidate` source pair per usable video of a clip's actor (a rating round scores it next)."""
+    """One `candidate` source pair per usable video of a clip's actor, and with --per-external N the N best
+    library reactions of each external video (a rating round scores them next)."""
     from vimo.pairs import VIDEO_KINDS, assemble_pairs
     from vimo.workspace import Workspace
 
     with Workspace.open(workspace) as ws:
         summary = assemble_pairs(ws, video_kinds=kind or VIDEO_KINDS, sources=source or (),
-                                 allow_flagged=allow_flagged)
+                                 allow_flagged=allow_flagged, per_external=per_external)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
         return
@@ -38,6 +43,9 @@ def assemble(workspace: Path = typer.Option(..., "--workspace", "-w", help="the 
                + (f", {summary.unlabelled} without a taxonomy label" if summary.unlabelled else ""))
     for reason, n in sorted(summary.skipped.items()):
         typer.echo(f"  skipped {n:>5}  {reason}")
+    if summary.skipped.get("video kind external"):
+        typer.echo("  (external videos have no recorded reaction: --per-external N pairs each with N reactions of "
+                   "the motion library)")
 
 
 @app.command("list")

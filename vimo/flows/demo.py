@@ -6,16 +6,24 @@ Steps (each one resumable: a finished step leaves `steps/<name>.json` and is ski
                vimo.synthetic two-person interactions, with tiny synthetic SMPL-X model files
                (vimo.pipelines.samples; no licensed data anywhere);
  2. convert    the three trees converted into one workspace (`vimo convert interx|egohumans|harmony4d`);
+ 2b. library   single-person SYNTHETIC reactions (a motion library: `vimo convert joints`) labelled with the
+               Animal-Human / Scene-Human sub-categories of step 3b (`vimo videos library --labels`), and the
+               workspace taxonomy extended with the scenes' two extra sub-categories;
  3. render     each clip's actor seen from the reactor's eyes (the input video) and each clip's reactor
                from the front (the rendered reaction the rating tasks show), headless EGL, H.264;
+ 3b. external  SYNTHETIC external-style videos (a ball thrown at the viewer, dog- and lion-sized four-legged
+               figures approaching, a box falling nearby; vimo.pipelines.samples.external_scenes) imported
+               with `vimo videos add`: videos without a recorded reaction, screened, then paired from the
+               motion library;
  4. restyle    some actor videos sent through vimo's restyle client to a LOCAL STAND-IN of Runway's
                API (it is not Runway; its output is the input video unchanged), then fetched as
                `restyled` videos waiting for screening;
- 5. screening  a screening round of the restyled videos on a local Label Studio server, answered by
-               SIMULATED annotators;
+ 5. screening  a screening round of the restyled and the external videos on a local Label Studio server,
+               answered by SIMULATED annotators;
  6. pairs      the source pairs (`vimo pairs assemble`: usable videos of the actor + the reaction);
- 7. pairing    a pairing round proposing other reactions for each video, answered by SIMULATED
-               annotators; accepted candidates become new pairs;
+ 7. pairing    a pairing round proposing other reactions for each video (for the external videos: reactions
+               from the motion library, same sub-category first), answered by SIMULATED annotators;
+               accepted candidates become new pairs;
  8. rating     a pre-labelling trial on a sample (its report, then the instructions bumped from it),
                then the main rating round of every candidate pair (motion quality, reaction plausibility, 1-5) by
                SIMULATED annotators whose scores carry noise, one of them biased; the round's report
@@ -49,6 +57,10 @@ from vimo.errors import VimoError
 STANDIN_NOTE = ("LOCAL STAND-IN for Runway's API (vimo.pipelines.samples.runway_standin): not Runway, nothing is restyled, "
                 "the output is the input video")
 SIMULATED_NOTE = "SIMULATED annotators (vimo.annotation.simulated): not human judgements"
+SCENES_NOTE = ("SYNTHETIC external-style videos (vimo.pipelines.samples.external_scenes): procedural scenes rendered "
+               "by vimo, standing in for filmed animal / scene clips")
+LIBRARY_NOTE = ("SYNTHETIC motion library (vimo.synthetic reactors converted as single-person clips), labelled for "
+                "the external-style scenes")
 
 
 @dataclass
@@ -83,6 +95,15 @@ class DemoScale:
     """training epochs of the vimo evaluator (None: the tiny preset's budget)"""
     batch_size: int = 8
     """evaluation batch (official 32; the demo's test sets are small)"""
+    scenes_per_kind: int = 2
+    """SYNTHETIC external-style videos per scene kind (ball, dog- and lion-sized four-legged figures, falling box):
+    at least 2, so that each of their sub-categories can have a test pair"""
+    scene_seconds: float = 2.0
+    """length of each external-style video"""
+    library_per_sub: int = 4
+    """single-person library reactions per Animal-Human / Scene-Human sub-category of the scenes: per_video for
+    each of its videos, so that the pairing spreads them and no two videos share a reaction (which would tie
+    them to one side of the split)"""
 
 
 FULL = DemoScale()
@@ -96,6 +117,10 @@ REDUCED = DemoScale(interx=12, clip_frames=200, ego_sequences=2, h4d_sequences=2
 EGO_ACTIVITIES = [("01_fencing", "dodge"), ("02_tagging", "approach")]
 H4D_ACTIVITIES = [("01_hugging", "hug"), ("02_sword", "dodge")]
 INTERX_KINDS = ("hug", "handshake", "wave", "push")
+LIBRARY_LICENCE = "MIT (SYNTHETIC, vimo)"
+#: (library sub-category, synthetic kind whose reactor stands in for the reaction to that scene)
+LIBRARY_REACTIONS = (("ball_thrown_towards", "dodge"), ("dog_approaching", "approach"),
+                     ("lion_approaching", "walk_past"), ("object_falling_nearby", "push"))
 
 
 @dataclass
@@ -147,8 +172,8 @@ class Reporter:
 # ----------------------------------------------------------------------------------------------
 # the run
 
-STEPS = ("sources", "convert", "render", "restyle", "screening", "pairs", "pairing", "rating", "release", "bench",
-         "summary")
+STEPS = ("sources", "convert", "library", "render", "external", "restyle", "screening", "pairs", "pairing", "rating",
+         "release", "bench", "summary")
 
 
 class Demo:
@@ -272,6 +297,45 @@ class Demo:
         return {"artefacts": {"workspace": str(self.ws_root), "catalog": str(self.ws_root / "catalog.sqlite")},
                 "figures": figures}
 
+    # -- 2b. the motion library
+    def step_library(self, res: DemoResult) -> dict[str, Any]:
+        from vimo.atomic import save_npy
+        from vimo.pairs import label_library, motion_library
+        from vimo.pipelines.convert import ConvertOptions, convert
+        from vimo.pipelines.samples.external_scenes import scene_taxonomy
+        from vimo.pipelines.sources import get_source
+        from vimo.synthetic import generate
+        from vimo.taxonomy import Taxonomy
+
+        lib = self.src / "library"
+        if lib.exists():
+            shutil.rmtree(lib)  # a half-written folder from a killed run
+        rows = ["sequence_id,sub_category,text"]
+        for i, (sub, kind) in enumerate(LIBRARY_REACTIONS):
+            for k in range(self.s.library_per_sub):
+                name = f"{sub}-{k}"
+                x = generate(kind, seed=self.cfg.seed * 1000 + 700 + 10 * i + k, fps=20, duration_s=4.0)
+                save_npy(lib / f"{name}.npy", x.reactor)  # one person: a reaction without its actor
+                rows.append(f"{name},{sub},SYNTHETIC reaction ({kind} reactor) for {sub.replace('_', ' ')}")
+        atomic.write_text(lib / "labels.csv", "\n".join(rows) + "\n")
+        # the scenes' two extra Scene-Human sub-categories, in the workspace's own taxonomy
+        atomic.write_json(self.ws_root / "taxonomy.json", scene_taxonomy(Taxonomy.default_data()))
+        self.command(f"vimo convert joints {lib} --workspace {self.ws_root} --fps 20 --licence '{LIBRARY_LICENCE}'")
+        cls = get_source("joints")
+        summary = convert(cls(lib, cls.config_class(fps=20.0, licence=LIBRARY_LICENCE)),
+                          ConvertOptions(workspace=self.ws_root, workers=1, max_frames=self.s.clip_frames),
+                          progress=lambda r, done, total: self.r.detail("convert library", done, total))
+        if summary.quarantined:
+            raise VimoError(f"{summary.quarantined} library units were quarantined: {summary.quarantine[:2]}",
+                            path=self.ws_root / "quarantine", fix="report this as a vimo bug")
+        self.command(f"vimo videos library --workspace {self.ws_root} --labels {lib / 'labels.csv'}")
+        with self.workspace() as ws:
+            labelled = label_library(ws, lib / "labels.csv")
+            library = motion_library(ws)
+        return {"figures": {"library clips (single person)": summary.clips, "library clips labelled": labelled,
+                            "library motions (with the reactors of two-person clips)": len(library)},
+                "notes": [LIBRARY_NOTE]}
+
     # -- 3. render
     def step_render(self, res: DemoResult) -> dict[str, Any]:
         from vimo.pipelines.video.render import RenderOptions, render_workspace
@@ -292,6 +356,33 @@ class Demo:
             if summary.frames:
                 figures[f"{subject} render frames/s"] = round(summary.fps, 1)
         return {"artefacts": {"videos": str(self.ws_root / "videos")}, "figures": figures}
+
+    # -- 3b. external videos
+    def step_external(self, res: DemoResult) -> dict[str, Any]:
+        from vimo.pipelines.samples.external_scenes import write_scene_videos
+        from vimo.pipelines.video.external import ImportOptions, import_videos
+
+        folder = self.src / "external_scenes"
+        self.r.detail("external-style scenes: render (ball, four-legged figures, falling box)", 0, 2)
+        manifest = write_scene_videos(folder, size=self.s.size, fps=20.0, seconds=self.s.scene_seconds,
+                                      per_scene=self.s.scenes_per_kind, seed=self.cfg.seed)
+        self.command(f"vimo videos add {manifest} --workspace {self.ws_root}")
+        self.r.detail("external-style scenes: vimo videos add", 1, 2)
+        summary = import_videos(ImportOptions(src=manifest, workspace=self.ws_root))
+        if summary.quarantined:
+            raise VimoError(f"{summary.quarantined} scene videos were quarantined: {summary.lines()[1:3]}",
+                            path=manifest, fix="report this as a vimo bug")
+        self.r.detail("external-style scenes: imported", 2, 2)
+        with self.workspace() as ws:
+            videos = ws.catalog.query("videos", "kind='external'")
+        by_broad: dict[str, int] = {}
+        for v in videos:
+            broad = v["provenance"]["labels"]["broad_category"]
+            by_broad[broad] = by_broad.get(broad, 0) + 1
+        return {"artefacts": {"external scenes": str(folder)},
+                "figures": {"external videos": len(videos),
+                            **{f"external videos {b}": n for b, n in sorted(by_broad.items())}},
+                "notes": [SCENES_NOTE]}
 
     # -- 4. restyle
     def step_restyle(self, res: DemoResult) -> dict[str, Any]:
@@ -380,8 +471,9 @@ class Demo:
             self.command(f"vimo annotate round create screening --workspace {self.ws_root} --from-catalog")
             r, chosen, _ = rounds.create_from_catalog("screening", "main", CatalogSelection(), overlap=3)
             rng = self.rng(5)
-            # hidden truth: most stand-in outputs are usable, about one in four is not
-            p_usable = {t.task_id: (0.1 if rng.random() < 0.25 else 0.9) for t in chosen.items}
+            # hidden truth: most stand-in outputs are usable, about one in four is not; the scenes are usable
+            p_usable = {t.task_id: (0.1 if rng.random() < 0.25 and t.data.get("video_kind") != "external" else 0.9)
+                        for t in chosen.items}
             screeners = [SimulatedAnnotator(f"screener-{k}", seed=self.cfg.seed * 10 + k) for k in range(3)]
             self._answer(rounds, r.id, screeners,
                          lambda sim, t, d: sim.choice_result("usable", ("usable", "unusable"), p_usable[t], "video"),
@@ -409,21 +501,28 @@ class Demo:
     def step_pairing(self, res: DemoResult) -> dict[str, Any]:
         from vimo.annotation.selection import CatalogSelection, clip_sub_categories
         from vimo.annotation.simulated import SimulatedAnnotator
+        from vimo.pairs import video_label
 
         with self.rounds() as rounds:
             self.command(f"vimo annotate round create pairing --workspace {self.ws_root} --from-catalog "
                          f"--per-video {self.s.per_video}")
             # only the videos of the actor as the reactor saw it (not restyled copies of them)
+            # and the external videos (no recorded reaction): candidates from the motion library
             with self.workspace() as ws:
                 ids = tuple(v["video_id"] for v in ws.catalog.query("videos", "kind='rendered'")
                             if (v.get("provenance") or {}).get("subject") != "reactor")
+                external = {v["video_id"]: (video_label(v) or {}).get("sub_category", "")
+                            for v in ws.catalog.query("videos", "kind='external'")}
+                ids += tuple(sorted(external))
                 subs = clip_sub_categories(ws.catalog)
                 video_clip = {v["video_id"]: v["clip_id"] for v in ws.catalog.query("videos")}
             sel = CatalogSelection(ids=ids, per_video=self.s.per_video)
             r, chosen, _ = rounds.create_from_catalog("pairing", "main", sel, overlap=2, min_votes=2)
 
             def p_plausible(data: dict[str, Any]) -> float:
-                own = subs.get(video_clip.get(data["video_id"], ""), "")
+                own = external.get(data["video_id"]) or subs.get(video_clip.get(data["video_id"]) or "", "")
+                if data["video_id"] in external:  # the library's reactions for the scene's kind fit it
+                    return 1.0 if subs.get(data["motion_id"]) == own else 0.1
                 return 0.9 if own and subs.get(data["motion_id"]) == own else 0.3
 
             pairers = [SimulatedAnnotator(f"pairer-{k}", seed=self.cfg.seed * 10 + 3 + k) for k in range(2)]
@@ -434,8 +533,11 @@ class Demo:
             rounds.close(r.id)
         with self.workspace() as ws:
             added = ws.catalog.query("pairs", "origin=?", (r.id,))
+        on_external = [p for p in added if p["video_id"] in external]
         return {"artefacts": {"pairing report": str(rounds.round_dir(r.id) / "report.json")},
-                "figures": {"pairing tasks": len(chosen.items), "pairs added": len(added)},
+                "figures": {"pairing tasks": len(chosen.items), "pairs added": len(added),
+                            "pairs added for external videos": len(on_external),
+                            "external videos with a pair": len({p["video_id"] for p in on_external})},
                 "round": r.id, "notes": [SIMULATED_NOTE]}
 
     # -- 8. rating + inspection
@@ -517,14 +619,19 @@ class Demo:
 
     def _rating_truth(self, pairs: dict[str, dict], clips: dict[str, dict]) -> dict[str, dict[str, float]]:
         """The SIMULATED true scores of each candidate pair: flagged clips move badly, generated pairings fit
-        less often than source ones, and a few reactions do not fit at all."""
+        less often than source ones, and a few reactions do not fit at all; a library reaction of an external
+        video's own sub-category (made for that kind of scene) fits like a recorded one."""
         rng = self.rng(8)
+        with self.workspace() as ws:
+            external = {v["video_id"] for v in ws.catalog.query("videos", "kind='external'")}
         truth: dict[str, dict[str, float]] = {}
         for pid, p in sorted(pairs.items()):
             flagged = clips[p["clip_id"]]["status"] != "ok"
             mq = 2.5 if flagged else float(np.clip(rng.normal(4.2, 0.5), 1, 5))
-            rp = float(np.clip(rng.normal(4.2 if p["origin"] == "source" else 3.5, 0.6), 1, 5))
-            if rng.random() < 0.12:  # a few pairs whose reaction does not fit
+            library_fit = p["video_id"] in external and (p.get("labels") or {}).get("pairing", {}).get(
+                "same_sub_category")
+            rp = float(np.clip(rng.normal(4.2 if p["origin"] == "source" or library_fit else 3.5, 0.6), 1, 5))
+            if rng.random() < 0.12 and not library_fit:  # a few pairs whose reaction does not fit
                 rp = 1.8
             truth[pid] = {"motion_quality": mq, "reaction_plausibility": rp}
         return truth
