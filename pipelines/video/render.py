@@ -123,6 +123,16 @@ class ClayRenderer:
               yfov: float) -> np.ndarray:
         """One RGB frame (H, W, 3) uint8 of the body (vertices/normals (V, 3), faces (F, 3)) seen from
         `camera_pose` (4x4 camera-to-world, OpenGL)."""
+        self._pose(vertices, normals, faces, camera_pose, yfov)
+        with warnings.catch_warnings():
+            # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every read-back
+            warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
+            color, _ = self._renderer.render(self.scene)
+        return np.ascontiguousarray(color[:, :, :3])
+
+    def _pose(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
+              yfov: float, t: int = 0) -> None:
+        """Put this frame's body and camera into the scene."""
         pr = self._pr
         if self._body is not None:
             self.scene.remove_node(self._body)
@@ -130,11 +140,6 @@ class ClayRenderer:
         self._body = self.scene.add(pr.Mesh([prim]))
         self._camera.yfov = float(yfov)
         self.scene.set_pose(self._camera_node, camera_pose)
-        with warnings.catch_warnings():
-            # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every read-back
-            warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
-            color, _ = self._renderer.render(self.scene)
-        return np.ascontiguousarray(color[:, :, :3])
 
     def close(self) -> None:
         if self._renderer is not None:
