@@ -5,10 +5,10 @@
 Steps, for one clip (mannequin, reactor-view camera, 20 fps), in one process:
   mesh       building the mannequin of every frame (per frame share)
   scene      swapping the body node and uploading it (pyrender's _update_context)
-  draw       the forward pass into the 4x multisampled framebuffer (rasterisation + shading), glFinish'ed
-  resolve    the MSAA resolve blit, glFinish'ed
-  read-back  glReadPixels of the resolved RGB frame
-  flip       turning the bottom-up rows into a top-down array
+  body draw  the forward pass into the 4x multisampled framebuffer (rasterisation + shading, under the
+             body's scissor box on the fast path), glFinish'ed
+  resolve+backdrop+read-back   vimo.pipelines.video.compose_gl: MSAA resolve of the box, the floor /
+             shadow / horizon pass (or a clear), the composite, glReadPixels (top row first)
   x264 <p>   ffmpeg's CPU time per frame to encode the frames (rgb24 in, yuv420p H.264 out) with preset <p>
   rgb->yuv   ffmpeg's CPU time per frame for the colour conversion alone (rgb24 -> yuv420p rawvideo)
 Rendering steps are wall-clock times (llvmpipe spreads a draw over every core); ffmpeg steps are CPU times
@@ -34,10 +34,13 @@ def _child_cpu() -> float:
 
 
 def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool) -> tuple[dict[str, float], list]:
+    """Per-frame wall-clock ms of each rendering step, and the frames."""
     from OpenGL import GL
+    from pyrender.constants import RenderFlags
 
     from vimo.pipelines.video.camera import camera_path
     from vimo.pipelines.video.render import body_meshes, get_renderer
+    from vimo.pipelines.video.scenery import clip_scenery
     from vimo.synthetic import generate
 
     w, h = size
@@ -46,44 +49,40 @@ def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool
     meshes = body_meshes(x.actor)
     mesh_ms = 1000 * (time.perf_counter() - t0) / len(meshes.vertices)
     path = camera_path("reactor-view", x.actor, x.reactor, fps=20, aspect=w / h)
+    look = clip_scenery(x.actor, meshes.vertices) if scenery else None
     r = get_renderer(w, h, fast=fast)
-    r.set_scenery(meshes, x.reactor if scenery else None) if hasattr(r, "set_scenery") else None
     inner = r._renderer._renderer
-    flags = r._flags() if hasattr(r, "_flags") else __import__("pyrender").RenderFlags.NONE
-    from pyrender.constants import RenderFlags
-
-    flags = flags | RenderFlags.OFFSCREEN
-    times = {k: 0.0 for k in ("scene", "draw", "resolve", "read-back", "flip")}
+    flags = RenderFlags.OFFSCREEN
+    times = {k: 0.0 for k in ("scene", "body draw (MSAA)", "resolve+backdrop+read-back")}
     out = []
-    read_original = inner._read_main_framebuffer
-    inner._read_main_framebuffer = lambda scene, flags: None  # the forward pass alone
-    buf = np.empty((h, w, 3), np.uint8)
     n = len(meshes.vertices)
     for t in range(-3, n):  # three warm-up frames
         k = max(t, 0)
+        extra = {} if look is None else dict(floor_y=look.floor_y, casters=look.casters[k])
         a = time.perf_counter()
-        r._pose(meshes.vertices[k], meshes.normals[k], meshes.faces, path.poses[k], path.yfov, k)
+        r._pose(meshes.vertices[k], meshes.normals[k], meshes.faces, path.poses[k], path.yfov)
+        r._renderer._platform.make_current()
         inner._update_context(r.scene, flags)
         b = time.perf_counter()
+        # the body pass alone (under the same scissor box as in frame())
+        box = r.screen_box(meshes.vertices[k], path.poses[k]) if fast else (0, 0, w, h)
+        x0, y0, x1, y1 = box or (0, 0, 0, 0)
+        GL.glEnable(GL.GL_SCISSOR_TEST)
+        GL.glScissor(x0, y0, x1 - x0, y1 - y0)
+        read, inner._read_main_framebuffer = inner._read_main_framebuffer, lambda scene, flags: None
         inner._forward_pass(r.scene, flags)
         GL.glFinish()
+        inner._read_main_framebuffer = read
         c = time.perf_counter()
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb_ms)
-        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, inner._main_fb)
-        GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
-        GL.glFinish()
+        frame = r._compositor.compose(inner._main_fb_ms, box, path.poses[k], path.yfov,
+                                      extra.get("floor_y"), extra.get("casters"),
+                                      None if look is None else r.shadow_box(look.floor_y, look.casters[k],
+                                                                             path.poses[k]))
         d = time.perf_counter()
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, buf)
-        e = time.perf_counter()
-        frame = buf[::-1].copy()
-        f = time.perf_counter()
         if t >= 0:
-            for key, dt in zip(times, (b - a, c - b, d - c, e - d, f - e)):
+            for key, dt in zip(times, (b - a, c - b, d - c)):
                 times[key] += dt
             out.append(frame)
-    inner._read_main_framebuffer = read_original
     res = {"mesh": mesh_ms}
     res.update({k: 1000 * v / n for k, v in times.items()})
     return res, out

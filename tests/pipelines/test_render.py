@@ -630,3 +630,26 @@ def test_render_device_is_chosen_by_egl_index_and_a_missing_one_is_named(tmp_pat
     assert r.device == 0 and body_mask(frame).mean() > 0.01
     with pytest.raises(VimoError, match=f"EGL device {n + 5} does not exist: this machine has {n}"):
         get_renderer(W, H, device=n + 5)
+
+
+def test_render_summary_says_the_rate_and_projects_the_clips_left(ws, rendered):
+    from typer.testing import CliRunner
+
+    w = Workspace.open(ws)
+    try:
+        clips = w.catalog.clips()
+    finally:
+        w.close()
+    out = CliRunner().invoke(_render_cli(), ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                             "--camera", "front", "--limit", "1", "--force", "--json"])
+    assert out.exit_code == 0, out.output
+    s = json.loads(out.stdout[out.stdout.index("{"):])
+    left = clips[1]["n_frames"]  # --limit 1: the second clip is left, at the clip's own 20 fps
+    assert (s["rendered"], s["remaining_clips"], s["remaining_frames"]) == (1, 1, left)
+    assert s["fps"] == pytest.approx(clips[0]["n_frames"] / s["seconds"])
+    assert s["realtime"] == pytest.approx(s["fps"] / 20) and s["projected_s"] == pytest.approx(left / s["fps"])
+    text = CliRunner().invoke(_render_cli(), ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                              "--camera", "front", "--limit", "1", "--force"])
+    assert text.exit_code == 0, text.output
+    assert "frames/s = " in text.stdout and "x real time" in text.stdout
+    assert f"1 clips ({left} frames) left to render: about" in text.stdout
