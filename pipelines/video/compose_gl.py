@@ -118,6 +118,37 @@ void main()
     frag_color = vec4(shadow_lit(shadow_area.xy + gl_FragCoord.xy / map_size * shadow_area.z, floor_y));
 }
 """
+#: BT.601 limited range, the matrix ffmpeg's rgb24 -> yuv420p conversion uses (0-1 in, 0-1 out)
+_YUV_GLSL = """
+const vec3 Y_ROW = vec3(65.481, 128.553, 24.966) / 255.0;
+const vec3 U_ROW = vec3(-37.797, -74.203, 112.0) / 255.0;
+const vec3 V_ROW = vec3(112.0, -93.786, -18.214) / 255.0;
+uniform sampler2D image;     // the composed frame, top row first
+"""
+
+_LUMA_FRAGMENT = _YUV_GLSL + """
+out vec4 frag_color;
+void main()
+{
+    vec3 rgb = texelFetch(image, ivec2(gl_FragCoord.xy), 0).rgb;
+    frag_color = vec4(16.0 / 255.0 + dot(rgb, Y_ROW));
+}
+"""
+
+#: chroma of each 2x2 block from the block's mean colour, U and V into two targets at once
+_CHROMA_FRAGMENT = _YUV_GLSL + """
+layout(location = 0) out vec4 u_out;
+layout(location = 1) out vec4 v_out;
+void main()
+{
+    ivec2 p = 2 * ivec2(gl_FragCoord.xy);
+    vec3 rgb = 0.25 * (texelFetch(image, p, 0).rgb + texelFetch(image, p + ivec2(1, 0), 0).rgb
+                       + texelFetch(image, p + ivec2(0, 1), 0).rgb + texelFetch(image, p + ivec2(1, 1), 0).rgb);
+    u_out = vec4(128.0 / 255.0 + dot(rgb, U_ROW));
+    v_out = vec4(128.0 / 255.0 + dot(rgb, V_ROW));
+}
+"""
+
 #: texels per side of the shadow map (over a square a few metres wide: 2-4 cm per texel, while the
 #: softest shadow edge is 7 cm wide)
 MAP_SIZE = 128
@@ -189,12 +220,19 @@ class Compositor:
         GL.glBindVertexArray(self.vao)
         self.body_tex, self.body_fb = self._target(GL.GL_RGBA8, w, h)
         self.map_tex, self.map_fb = self._target(GL.GL_R8, MAP_SIZE, MAP_SIZE, linear=True)
-        self.out_rb = GL.glGenRenderbuffers(1)
-        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.out_rb)
-        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, w, h)
-        self.out_fb = GL.glGenFramebuffers(1)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.out_fb)
-        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, self.out_rb)
+        self.out_tex, self.out_fb = self._target(GL.GL_RGBA8, w, h)
+        self.y_tex, self.y_fb = self._target(GL.GL_R8, w, h)
+        self.u_tex, self.uv_fb = self._target(GL.GL_R8, w // 2, h // 2)
+        self.v_tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.v_tex)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_R8, w // 2, h // 2, 0, GL.GL_RED, GL.GL_UNSIGNED_BYTE, None)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D, self.v_tex, 0)
+        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+        self.luma = _compile(_MAP_VERTEX, _LUMA_FRAGMENT)
+        self.chroma = _compile(_MAP_VERTEX, _CHROMA_FRAGMENT)
+        for program in (self.luma, self.chroma):
+            GL.glUseProgram(program)
+            GL.glUniform1i(GL.glGetUniformLocation(program, "image"), 0)
         self.plain = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 0)
         self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2)
         self.mapper = _compile(_MAP_VERTEX, _MAP_FRAGMENT, 1)
@@ -259,8 +297,9 @@ class Compositor:
 
     def compose(self, ms_fb: int, box: tuple[int, int, int, int] | None, camera_pose: np.ndarray, yfov: float,
                 floor_y: float | None, casters: np.ndarray | None,
-                shadow_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """The frame (H, W, 3) uint8, top row first: the body resolved from `ms_fb` inside `box`
+                shadow_box: tuple[int, int, int, int] | None = None, yuv: bool = False) -> np.ndarray:
+        """The frame (H, W, 3) uint8 RGB, or with `yuv` (H * 3 / 2, W) uint8 planar yuv420p (BT.601
+        limited range; chroma from the mean of each 2x2 block), top row first: the body resolved from `ms_fb` inside `box`
         ((x0, y0, x1, y1) GL pixels, None: no body in view) over the backdrop (`floor_y` None: the flat
         background), with the contact shadows of `casters` ((len(scenery.CASTERS), 4)) drawn inside
         `shadow_box` (GL pixels; None: none in view)."""
@@ -332,12 +371,33 @@ class Compositor:
             GL.glUniform4f(self._location(self.composite, "rect"), float(x0), float(h - y1), float(x1), float(h - y0))
             GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
             GL.glDisable(GL.GL_BLEND)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
+        if not yuv:
+            frame = np.empty((h, w, 3), np.uint8)
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.out_fb)
+            GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, frame.ctypes.data_as(ctypes.c_void_p))
+            GL.glBindVertexArray(0)
+            return frame
+        # yuv420p: the conversion x264 wants, done here on the composed frame (ffmpeg then converts nothing)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.out_tex)
+        for program, fb, size in ((self.luma, self.y_fb, (w, h)), (self.chroma, self.uv_fb, (w // 2, h // 2))):
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
+            GL.glViewport(0, 0, *size)
+            GL.glUseProgram(program)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glUseProgram(0)
         GL.glBindVertexArray(0)
-        frame = np.empty((h, w, 3), np.uint8)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.out_fb)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
-        GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, frame.ctypes.data_as(ctypes.c_void_p))
+        frame = np.empty((h * 3 // 2, w), np.uint8)
+        base = frame.ctypes.data
+        q = (w // 2) * (h // 2)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.y_fb)
+        GL.glReadPixels(0, 0, w, h, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base))
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.uv_fb)
+        for k, attachment in enumerate((GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1)):
+            GL.glReadBuffer(attachment)
+            GL.glReadPixels(0, 0, w // 2, h // 2, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base + w * h + k * q))
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         return frame
 
     def delete(self) -> None:
@@ -346,10 +406,9 @@ class Compositor:
             return
         from OpenGL import GL
 
-        for program in (self.plain, self.shadowed, self.mapper, self.composite):
+        for program in (self.plain, self.shadowed, self.mapper, self.composite, self.luma, self.chroma):
             GL.glDeleteProgram(program)
-        GL.glDeleteFramebuffers(3, [self.body_fb, self.map_fb, self.out_fb])
-        GL.glDeleteRenderbuffers(1, [self.out_rb])
-        GL.glDeleteTextures([self.body_tex, self.map_tex])
+        GL.glDeleteFramebuffers(5, [self.body_fb, self.map_fb, self.out_fb, self.y_fb, self.uv_fb])
+        GL.glDeleteTextures([self.body_tex, self.map_tex, self.out_tex, self.y_tex, self.u_tex, self.v_tex])
         GL.glDeleteVertexArrays(1, [self.vao])
         self._ready = False

@@ -61,6 +61,8 @@ LIGHT_RIG = ((-35.0, -30.0, 2.3), (40.0, -10.0, 0.9), (180.0, -35.0, 1.8))
 AMBIENT = 0.22
 #: whose motion a render shows, and the camera each uses by default
 SUBJECTS = ("actor", "reactor")
+#: clay: the fast path; pyrender: pyrender's own shader over the whole frame (the reference)
+RENDERERS = ("clay", "pyrender")
 DEFAULT_CAMERA = {"actor": "reactor-view", "reactor": "front"}
 
 
@@ -172,10 +174,12 @@ class ClayRenderer:
         return self.screen_box(np.concatenate(corners), camera_pose)
 
     def frame(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
-              yfov: float, *, floor_y: float | None = None, casters: np.ndarray | None = None) -> np.ndarray:
+              yfov: float, *, floor_y: float | None = None, casters: np.ndarray | None = None,
+              yuv: bool = False) -> np.ndarray:
         """One RGB frame (H, W, 3) uint8 of the body (vertices/normals (V, 3), faces (F, 3)) seen from
         `camera_pose` (4x4 camera-to-world, OpenGL), over the floor at `floor_y` with contact shadows
-        of `casters` ((K, 4), scenery.shadow_casters), or over the flat background (`floor_y` None)."""
+        of `casters` ((K, 4), scenery.shadow_casters), or over the flat background (`floor_y` None).
+        `yuv`: the frame as x264 takes it, planar yuv420p (H * 3 / 2, W) uint8 (compose_gl.Compositor)."""
         from OpenGL import GL
 
         self._pose(vertices, normals, faces, camera_pose, yfov)
@@ -186,7 +190,7 @@ class ClayRenderer:
         if floor_y is not None and casters is not None:
             shadows = self.shadow_box(floor_y, casters, camera_pose) if self.fast else whole
         self._frame_args = dict(box=box, camera_pose=camera_pose, yfov=float(yfov), floor_y=floor_y, casters=casters,
-                                shadow_box=shadows)
+                                shadow_box=shadows, yuv=yuv)
         try:
             with warnings.catch_warnings():
                 # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on some calls
@@ -303,13 +307,15 @@ def body_meshes(joints: np.ndarray, *, body_models: str | Path | None = None, mo
 
 
 def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int, *, fast: bool = True,
-                  scenery: Scenery | None = None, device: int | None = None) -> Iterator[np.ndarray]:
-    """RGB frames (H, W, 3) uint8, one per mesh frame, over the floor of `scenery` (None: the flat
-    background). `fast`: see ClayRenderer."""
+                  scenery: Scenery | None = None, device: int | None = None, yuv: bool = False
+                  ) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8 (`yuv`: planar yuv420p (H * 3 / 2, W) uint8), one per mesh frame,
+    over the floor of `scenery` (None: the flat background). `fast`: see ClayRenderer."""
     renderer = get_renderer(width, height, fast=fast, device=device)
     for t in range(len(meshes.vertices)):
-        extra = {} if scenery is None else dict(
-            floor_y=scenery.floor_y, casters=None if scenery.casters is None else scenery.casters[t])
+        extra: dict[str, Any] = {"yuv": yuv}
+        if scenery is not None:
+            extra.update(floor_y=scenery.floor_y, casters=None if scenery.casters is None else scenery.casters[t])
         yield renderer.frame(meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov, **extra)
 
 
@@ -356,8 +362,8 @@ class RenderOptions:
     crf: int = encode.CRF
     """x264 constant rate factor (quality; lower is better)"""
     preset: str = "auto"
-    """x264 encoder speed: auto (default: veryfast from 1280x720 up, which gives medium's PSNR and file size
-    at CRF 18 on clay renders for half the encoder CPU; medium below) or any x264 preset"""
+    """x264 encoder speed: auto (default: ultrafast from 1280x720 up, which gives medium's PSNR at CRF 18 on
+    clay renders for a fifth of the encoder CPU, in files about 3x larger; medium below) or any x264 preset"""
     clip_ids: list[str] | None = None
     """render only these clips (default: every ok clip of the catalog that has an actor)"""
     limit: int | None = None
@@ -372,6 +378,9 @@ class RenderOptions:
     """soft contact shadows on the floor under the body (with the floor)"""
     device: str | None = None
     """EGL device to render on, egl:N (default: EGL_DEVICE_ID, else egl:0; Mesa's software device is one)"""
+    renderer: str = "clay"
+    """clay (default: the specialised clay program inside the body's screen box) or pyrender (pyrender's own
+    shader over the whole frame: the slower reference, within 2 grey levels of clay)"""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()
@@ -392,6 +401,8 @@ class RenderOptions:
         if self.body_models is not None:
             self.body_models = Path(self.body_models).expanduser()
         parse_device(self.device)
+        if self.renderer not in RENDERERS:
+            raise VimoError(f"unknown renderer {self.renderer!r}", fix=f"use one of: {', '.join(RENDERERS)}")
 
 
 @dataclass(frozen=True)
@@ -414,6 +425,7 @@ class RenderJob:
     floor: bool = True
     shadows: bool = True
     device: int | None = None
+    renderer: str = "clay"
 
     def settings(self) -> dict[str, Any]:
         """What the look of the file depends on (the subject is in the video id, not here; the device
@@ -520,8 +532,12 @@ def render_clip(job: RenderJob) -> RenderResult:
         path = camera_path(job.camera, subject, other, fps=job.fps, aspect=job.width / job.height)
         out = ws / job.out_rel
         scenery = clip_scenery(subject, meshes.vertices, shadows=job.shadows) if job.floor else None
-        frames = render_frames(meshes, path, job.width, job.height, scenery=scenery, device=job.device)
-        n = encode.write_mp4(out, frames, fps=job.fps, crf=job.crf, preset=job.preset)
+        # the clay path hands x264 yuv420p straight from GL; the reference path keeps ffmpeg's conversion
+        yuv = job.renderer == "clay"
+        frames = render_frames(meshes, path, job.width, job.height, scenery=scenery, device=job.device,
+                               fast=job.renderer == "clay", yuv=yuv)
+        n = encode.write_mp4(out, frames, fps=job.fps, crf=job.crf, preset=job.preset,
+                             pix_fmt="yuv420p" if yuv else "rgb24")
         track = write_camera_track(out, path, fps=job.fps, width=job.width, height=job.height)
         info = encode.probe(out)
         if info.n_frames != n or (info.width, info.height) != (job.width, job.height):
@@ -531,7 +547,8 @@ def render_clip(job: RenderJob) -> RenderResult:
             "video_id": video_id(job.clip_id, job.camera, job.subject), "kind": "rendered", "clip_id": job.clip_id,
             "path": job.out_rel, "checksum": sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
-            "provenance": {"subject": job.subject, "renderer": "pyrender-egl/clay-program", "body": meshes.kind,
+            "provenance": {"subject": job.subject, "body": meshes.kind,
+                           "renderer": "pyrender-egl/" + ("clay-program" if job.renderer == "clay" else "pyrender-shader"),
                            "settings": job.settings(),
                            "clip_checksum": meta["files"][f"joints_{job.subject}"]["sha256"], "clip_fps": clip_fps,
                            "vimo_version": __version__, "pix_fmt": info.pix_fmt, "camera_track": track},
@@ -611,7 +628,7 @@ def make_jobs(options: RenderOptions, clips: list[dict]) -> list[RenderJob]:
                       model_type=options.model_type, gender=options.gender, crf=options.crf,
                       preset=encode.preset_for(options.preset, w, h),
                       subject=options.subject, floor=options.floor, shadows=options.floor and options.shadows,
-                      device=parse_device(options.device))
+                      device=parse_device(options.device), renderer=options.renderer)
             for c in clips]
 
 

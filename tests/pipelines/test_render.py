@@ -653,3 +653,34 @@ def test_render_summary_says_the_rate_and_projects_the_clips_left(ws, rendered):
     assert text.exit_code == 0, text.output
     assert "frames/s = " in text.stdout and "x real time" in text.stdout
     assert f"1 clips ({left} frames) left to render: about" in text.stdout
+
+
+def test_yuv420p_from_gl_is_bt601_of_the_rgb_frame_and_encodes(tmp_path):
+    """The clay path hands x264 planar yuv420p: the same frame as RGB converted by hand (BT.601 limited
+    range, chroma from each 2x2 block's mean), to the rounding."""
+    from vimo.pipelines.video.render import body_meshes, render_frames
+    from vimo.pipelines.video.scenery import clip_scenery
+
+    w, h = 96, 64
+    x = generate("push", seed=2, fps=20, duration_s=0.4)
+    meshes = body_meshes(x.actor)
+    path = camera_path("reactor-view", x.actor, x.reactor, fps=20, aspect=w / h)
+    look = clip_scenery(x.actor, meshes.vertices)
+    rgb = np.stack(list(render_frames(meshes, path, w, h, scenery=look))).astype(float)
+    yuv = np.stack(list(render_frames(meshes, path, w, h, scenery=look, yuv=True)))
+    assert yuv.shape == (len(rgb), h * 3 // 2, w) and yuv.dtype == np.uint8
+    y = 16 + rgb @ np.array([65.481, 128.553, 24.966]) / 255
+    block = rgb.reshape(len(rgb), h // 2, 2, w // 2, 2, 3).mean((2, 4))
+    u = 128 + block @ np.array([-37.797, -74.203, 112.0]) / 255
+    v = 128 + block @ np.array([112.0, -93.786, -18.214]) / 255
+    planes = yuv.astype(float)
+    assert np.abs(planes[:, :h] - y).max() <= 0.51
+    assert np.abs(planes[:, h:h + h // 4].reshape(u.shape) - u).max() <= 0.51
+    assert np.abs(planes[:, h + h // 4:].reshape(v.shape) - v).max() <= 0.51
+    out = encode.write_mp4(tmp_path / "yuv.mp4", list(yuv), fps=20, pix_fmt="yuv420p")
+    decoded = np.stack(list(encode.read_frames(tmp_path / "yuv.mp4"))).astype(float)
+    assert out == len(rgb) and decoded.shape == rgb.shape
+    assert 10 * np.log10(255 ** 2 / np.mean((decoded - rgb) ** 2)) > 35  # what went in came out
+    with pytest.raises(VimoError, match="expected yuv420p"):
+        encode.write_mp4(tmp_path / "yuv.mp4", [rgb[0].astype(np.uint8)], fps=20, pix_fmt="yuv420p")
+
