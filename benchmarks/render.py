@@ -62,8 +62,10 @@ def one_clip(frames: int, renderer: str, floor: bool, preset: str) -> tuple[floa
         meshes = body_meshes(x.actor)
         scenery = clip_scenery(x.actor, meshes.vertices) if floor else None
         path = camera_path("reactor-view", x.actor, x.reactor, fps=20, aspect=w / h)
-        n = encode.write_mp4(Path(tmp) / "b.mp4", render_frames(meshes, path, w, h, fast=fast, scenery=scenery),
-                             fps=20, preset=encode.preset_for(preset, w, h))
+        # as in vimo render: the clay path hands x264 yuv420p from GL, the reference path RGB
+        frames = render_frames(meshes, path, w, h, fast=fast, scenery=scenery, yuv=fast)
+        n = encode.write_mp4(Path(tmp) / "b.mp4", frames, fps=20, preset=encode.preset_for(preset, w, h),
+                             pix_fmt="yuv420p" if fast else "rgb24")
         return n / (time.perf_counter() - t0), 1000 * (_cpu_seconds() - c0) / n
 
 
