@@ -299,10 +299,10 @@ class Compositor:
                 floor_y: float | None, casters: np.ndarray | None,
                 shadow_box: tuple[int, int, int, int] | None = None, yuv: bool = False) -> np.ndarray:
         """The frame (H, W, 3) uint8 RGB, or with `yuv` (H * 3 / 2, W) uint8 planar yuv420p (BT.601
-        limited range; chroma from the mean of each 2x2 block), top row first: the body resolved from `ms_fb` inside `box`
-        ((x0, y0, x1, y1) GL pixels, None: no body in view) over the backdrop (`floor_y` None: the flat
-        background), with the contact shadows of `casters` ((len(scenery.CASTERS), 4)) drawn inside
-        `shadow_box` (GL pixels; None: none in view)."""
+        limited range; chroma from the mean of each 2x2 block), top row first: the body resolved from
+        `ms_fb` inside `box` ((x0, y0, x1, y1) GL pixels, None: no body in view) over the backdrop
+        (`floor_y` None: the flat background), with the contact shadows of `casters`
+        ((len(scenery.CASTERS), 4)) drawn inside `shadow_box` (GL pixels; None: none in view)."""
         from OpenGL import GL
 
         if not self._ready:

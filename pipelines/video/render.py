@@ -395,7 +395,8 @@ class RenderOptions:
                             fix="render the reactor with --camera front (default) or --camera orbit")
         encode.check_size(*self.size)
         if self.preset != "auto" and self.preset not in encode.PRESETS:
-            raise VimoError(f"unknown x264 preset {self.preset!r}", fix=f"use auto or one of: {', '.join(encode.PRESETS)}")
+            raise VimoError(f"unknown x264 preset {self.preset!r}",
+                            fix=f"use auto or one of: {', '.join(encode.PRESETS)}")
         if not 1 <= self.fps <= 120:
             raise VimoError(f"--fps must be within 1-120, got {self.fps}", fix="pass e.g. --fps 20")
         if self.body_models is not None:
@@ -548,7 +549,8 @@ def render_clip(job: RenderJob) -> RenderResult:
             "path": job.out_rel, "checksum": sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
             "provenance": {"subject": job.subject, "body": meshes.kind,
-                           "renderer": "pyrender-egl/" + ("clay-program" if job.renderer == "clay" else "pyrender-shader"),
+                           "renderer": "pyrender-egl/"
+                           + ("clay-program" if job.renderer == "clay" else "pyrender-shader"),
                            "settings": job.settings(),
                            "clip_checksum": meta["files"][f"joints_{job.subject}"]["sha256"], "clip_fps": clip_fps,
                            "vimo_version": __version__, "pix_fmt": info.pix_fmt, "camera_track": track},

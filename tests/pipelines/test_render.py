@@ -271,8 +271,8 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
     masks = np.stack([body_mask(f) for f in frames])
     assert len(frames) == row["n_frames"] and (masks.mean(axis=(1, 2)) > 0.005).all()
     assert (masks[0] ^ masks[-1]).sum() > 20
-    missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="orbit", clip_ids=[cid], force=True,
-                                             body_models=tmp_path / "none"))
+    missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="orbit", clip_ids=[cid],
+                                             force=True, body_models=tmp_path / "none"))
     assert missing.failed == 1 and "SMPL neutral model file not found" in missing.failures[0][1]
 
 
@@ -370,7 +370,8 @@ def test_vimo_render_subject_flag(ws, rendered):
     from typer.testing import CliRunner
 
     app = _render_cli()
-    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor", "--subject", "reactor",
+    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                   "--subject", "reactor",
                                    "--camera", "orbit", "--limit", "1", "--x264-preset", "veryfast", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout[out.stdout.index("{"):])
@@ -625,8 +626,9 @@ def test_render_device_is_chosen_by_egl_index_and_a_missing_one_is_named(tmp_pat
     n = egl_devices()
     assert n >= 1
     r = get_renderer(W, H, device=0)
-    frame = r.frame(*(lambda m: (m.vertices[0], m.normals[0], m.faces))(build_mannequin(generate("bow", seed=1).actor[:1])),
-                    look_at(np.array([[0.0, 0.0, 4.0]]), np.array([[0.0, 0.0, 0.0]]))[0], np.radians(40))
+    body = build_mannequin(generate("bow", seed=1).actor[:1])
+    camera = look_at(np.array([[0.0, 0.0, 4.0]]), np.array([[0.0, 0.0, 0.0]]))[0]
+    frame = r.frame(body.vertices[0], body.normals[0], body.faces, camera, np.radians(40))
     assert r.device == 0 and body_mask(frame).mean() > 0.01
     with pytest.raises(VimoError, match=f"EGL device {n + 5} does not exist: this machine has {n}"):
         get_renderer(W, H, device=n + 5)
