@@ -84,7 +84,9 @@ void main()
         float nl = clamp(dot(n, l), 0.001, 1.0);
         float nh = clamp(dot(n, h), 0.0, 1.0);
         float vh = clamp(dot(v, h), 0.0, 1.0);
-        vec3 fresnel = f0 + (1.0 - f0) * pow(1.0 - vh, 5.0);
+        float m = 1.0 - vh;
+        float m2 = m * m;
+        vec3 fresnel = f0 + (1.0 - f0) * (m2 * m2 * m);  // pow(1 - vh, 5) without pow's exp2/log2
         float geometry = g_view * nl / (nl * (1.0 - k) + k);
         float d = nh * nh * (a2 - 1.0) + 1.0;
         float distribution = a2 / (PI * d * d);

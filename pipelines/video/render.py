@@ -48,10 +48,12 @@ from vimo.pipelines.video import encode  # noqa: E402
 from vimo.pipelines.video.batch import VideoResult, VideoSummary, run_and_record  # noqa: E402
 from vimo.pipelines.video.camera import CAMERAS, CameraPath, camera_path  # noqa: E402
 from vimo.pipelines.video.mannequin import build_mannequin, vertex_normals  # noqa: E402
+from vimo.pipelines.video.scenery import Scenery, clip_scenery  # noqa: E402
 from vimo.workspace import clips_dir  # noqa: E402
 
 #: the render format: bump when the look of a rendered video changes (re-runs then redo every clip)
-RENDER_VERSION = 1
+RENDER_VERSION = 2
+#: the flat background without the floor (the sky above the horizon with it)
 BACKGROUND = (0.62, 0.63, 0.65)
 CLAY = (0.80, 0.74, 0.68)
 #: (yaw deg, pitch deg, intensity): key from the upper left, fill from the right, rim from behind
@@ -59,6 +61,8 @@ LIGHT_RIG = ((-35.0, -30.0, 2.3), (40.0, -10.0, 0.9), (180.0, -35.0, 1.8))
 AMBIENT = 0.22
 #: whose motion a render shows, and the camera each uses by default
 SUBJECTS = ("actor", "reactor")
+#: clay: the fast path; pyrender: pyrender's own shader over the whole frame (the reference)
+RENDERERS = ("clay", "pyrender")
 DEFAULT_CAMERA = {"actor": "reactor-view", "reactor": "front"}
 
 
@@ -82,26 +86,26 @@ def _rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 
 
 class ClayRenderer:
-    """One offscreen renderer with a clay material, a neutral background and a camera-attached light rig.
+    """One offscreen renderer with a clay material, a camera-attached light rig and a backdrop (the
+    floor, contact shadows and horizon of vimo.pipelines.video.scenery, or the flat background).
 
     Reuse one per process (`get_renderer`): replacing an EGL renderer without `close()` first breaks
-    the context (EGL_BAD_DISPLAY). `fast` (default) draws with the specialised clay program and
-    reads back colour only (vimo.pipelines.video.clay_gl: same pixels, about 2x less CPU); False
-    keeps pyrender's own shader and read-back (the reference the fast path is tested against).
+    the context (EGL_BAD_DISPLAY). pyrender draws the body into its 4x multisampled buffer over
+    transparent black; vimo.pipelines.video.compose_gl resolves it and lays it over the backdrop.
+    `fast` (default) draws the body with the specialised clay program (vimo.pipelines.video.clay_gl)
+    and only inside a scissor box around the projected body; False keeps pyrender's own shader over
+    the whole frame (the reference the fast path is tested against).
     """
 
-    def __init__(self, width: int, height: int, *, fast: bool = True):
+    def __init__(self, width: int, height: int, *, fast: bool = True, device: int | None = None):
         pr = _pyrender()
         encode.check_size(width, height)
         self.width, self.height = width, height
         self._pr = pr
-        try:
-            self._renderer = pr.OffscreenRenderer(width, height)
-        except Exception as exc:  # noqa: BLE001  (EGL/driver errors come in many types)
-            raise VimoError(f"headless OpenGL (EGL) is not available: {type(exc).__name__}: {exc}",
-                            fix="install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1 "
-                                "(apt-get) and keep PYOPENGL_PLATFORM=egl") from None
-        self.scene = pr.Scene(bg_color=[*BACKGROUND, 1.0], ambient_light=[AMBIENT] * 3)
+        self._renderer = None
+        self._renderer = _offscreen_renderer(pr, width, height, device)
+        self.device = device
+        self.scene = pr.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[AMBIENT] * 3)
         self._camera = pr.PerspectiveCamera(yfov=np.radians(40.0), aspectRatio=width / height, znear=0.05,
                                             zfar=100.0)
         self._camera_node = self.scene.add(self._camera, pose=np.eye(4))
@@ -112,17 +116,98 @@ class ClayRenderer:
                                                       roughnessFactor=0.75)
         self._body = None
         self.fast = fast
+        from vimo.pipelines.video import compose_gl
+
+        self._compositor = compose_gl.Compositor(width, height, exact_shadows=not fast)
+        self._frame_args: dict[str, Any] = {}
+        inner = self._renderer._renderer  # pyrender.Renderer of the offscreen renderer
         if fast:
             from vimo.pipelines.video import clay_gl
 
-            inner = self._renderer._renderer  # pyrender.Renderer of the offscreen renderer
             inner._program_cache = clay_gl.program_cache()
-            inner._read_main_framebuffer = clay_gl.read_color_only(inner)
+        inner._read_main_framebuffer = self._reader(inner)
+
+    def _reader(self, inner: Any) -> Any:
+        """pyrender's read-back replaced for plain RGB renders by the compositing steps (frame top row
+        first, no depth); renders that ask for depth, RGBA or segmentation go to pyrender's own reader."""
+        from pyrender.constants import RenderFlags
+
+        original = inner._read_main_framebuffer
+
+        def read(scene: Any, flags: Any) -> Any:
+            if flags & (RenderFlags.DEPTH_ONLY | RenderFlags.RGBA | RenderFlags.SEG) or not self._frame_args:
+                return original(scene, flags)
+            return self._compositor.compose(inner._main_fb_ms, **self._frame_args), None
+
+        return read
+
+    def screen_box(self, points: np.ndarray, camera_pose: np.ndarray, margin: int = 2
+                   ) -> tuple[int, int, int, int] | None:
+        """The GL pixel box (x0, y0, x1, y1) holding every projected point ((N, 3), world) with a margin,
+        the whole frame when a point is behind the camera, None when the box is out of view."""
+        w, h = self.width, self.height
+        m = self._camera.get_projection_matrix(w, h) @ np.linalg.inv(camera_pose)
+        clip = np.asarray(points, dtype=np.float64).reshape(-1, 3) @ m[:, :3].T + m[:, 3]
+        if (clip[:, 3] <= 1e-6).any():
+            return 0, 0, w, h
+        ndc = clip[:, :2] / clip[:, 3:]
+        lo, hi = ndc.min(0), ndc.max(0)
+        x0, y0 = (int(np.floor((v + 1) / 2 * n)) - margin for v, n in zip(lo, (w, h)))
+        x1, y1 = (int(np.ceil((v + 1) / 2 * n)) + margin for v, n in zip(hi, (w, h)))
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+    def shadow_box(self, floor_y: float, casters: np.ndarray, camera_pose: np.ndarray
+                   ) -> tuple[int, int, int, int] | None:
+        """The screen box of the floor squares the contact shadows of `casters` ((K, 4)) reach."""
+        from vimo.pipelines.video.compose_gl import SHADOW_REACH_SIGMA
+        from vimo.pipelines.video.scenery import shadow_reach
+
+        live, reach = shadow_reach(floor_y, casters, SHADOW_REACH_SIGMA)
+        if not live.any():
+            return None
+        reach = reach[live]
+        corners = []
+        for sx, sz in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+            corners.append(np.stack([casters[live, 0] + sx * reach, np.full(live.sum(), floor_y),
+                                     casters[live, 2] + sz * reach], axis=-1))
+        return self.screen_box(np.concatenate(corners), camera_pose)
 
     def frame(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
-              yfov: float) -> np.ndarray:
+              yfov: float, *, floor_y: float | None = None, casters: np.ndarray | None = None,
+              yuv: bool = False) -> np.ndarray:
         """One RGB frame (H, W, 3) uint8 of the body (vertices/normals (V, 3), faces (F, 3)) seen from
-        `camera_pose` (4x4 camera-to-world, OpenGL)."""
+        `camera_pose` (4x4 camera-to-world, OpenGL), over the floor at `floor_y` with contact shadows
+        of `casters` ((K, 4), scenery.shadow_casters), or over the flat background (`floor_y` None).
+        `yuv`: the frame as x264 takes it, planar yuv420p (H * 3 / 2, W) uint8 (compose_gl.Compositor)."""
+        from OpenGL import GL
+
+        self._pose(vertices, normals, faces, camera_pose, yfov)
+        whole = (0, 0, self.width, self.height)
+        self._camera.yfov = float(yfov)
+        box = self.screen_box(vertices, camera_pose) if self.fast else whole
+        shadows = None
+        if floor_y is not None and casters is not None:
+            shadows = self.shadow_box(floor_y, casters, camera_pose) if self.fast else whole
+        self._frame_args = dict(box=box, camera_pose=camera_pose, yfov=float(yfov), floor_y=floor_y, casters=casters,
+                                shadow_box=shadows, yuv=yuv)
+        try:
+            with warnings.catch_warnings():
+                # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on some calls
+                warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated",
+                                        category=DeprecationWarning)
+                self._renderer._platform.make_current()
+                x0, y0, x1, y1 = box or (0, 0, 0, 0)
+                GL.glEnable(GL.GL_SCISSOR_TEST)  # pyrender's clear and draws stay inside the body's box
+                GL.glScissor(x0, y0, x1 - x0, y1 - y0)
+                color, _ = self._renderer.render(self.scene)
+        finally:
+            self._frame_args = {}
+        return color
+
+    def _pose(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, camera_pose: np.ndarray,
+              yfov: float, t: int = 0) -> None:
+        """Put this frame's body and camera into the scene."""
         pr = self._pr
         if self._body is not None:
             self.scene.remove_node(self._body)
@@ -130,30 +215,66 @@ class ClayRenderer:
         self._body = self.scene.add(pr.Mesh([prim]))
         self._camera.yfov = float(yfov)
         self.scene.set_pose(self._camera_node, camera_pose)
-        with warnings.catch_warnings():
-            # PyOpenGL 3.1.0 (pinned by pyrender) calls numpy's deprecated tostring() on every read-back
-            warnings.filterwarnings("ignore", message=r".*tostring\(\) is deprecated", category=DeprecationWarning)
-            color, _ = self._renderer.render(self.scene)
-        return np.ascontiguousarray(color[:, :, :3])
 
     def close(self) -> None:
         if self._renderer is not None:
+            self._renderer._platform.make_current()
+            self._compositor.delete()
             self._renderer.delete()
             self._renderer = None
+
+
+def parse_device(text: str | None) -> int | None:
+    """'egl:N' -> N (the EGL device index); None or 'egl' -> None (the default device)."""
+    if text is None or text == "egl":
+        return None
+    m = re.fullmatch(r"egl:(\d+)", text.strip())
+    if m is None:
+        raise VimoError(f"render device {text!r} is not egl:N", fix="pass e.g. --device egl:0 (see `vimo info`)")
+    return int(m.group(1))
+
+
+def egl_devices() -> int:
+    """How many EGL devices the machine exposes (Mesa's software device counts as one)."""
+    _pyrender()
+    from pyrender.platforms import egl
+
+    try:
+        return len(egl.query_devices())
+    except RuntimeError:  # no device-query extension: only the default display
+        return 1
+
+
+def _offscreen_renderer(pr: Any, width: int, height: int, device: int | None) -> Any:
+    """pyrender's OffscreenRenderer on EGL device `device` (None: EGL_DEVICE_ID, else 0)."""
+    if device is not None:
+        n = egl_devices()
+        if device >= n:
+            raise VimoError(f"EGL device {device} does not exist: this machine has {n} "
+                            f"(egl:0{'' if n == 1 else f' .. egl:{n - 1}'})",
+                            fix="pass --device egl:0, or check the GPU driver's EGL vendor file (`vimo info`)")
+        os.environ["EGL_DEVICE_ID"] = str(device)
+    try:
+        return pr.OffscreenRenderer(width, height)
+    except Exception as exc:  # noqa: BLE001  (EGL/driver errors come in many types)
+        raise VimoError(f"headless OpenGL (EGL) is not available: {type(exc).__name__}: {exc}",
+                        fix="install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1 "
+                            "(apt-get) and keep PYOPENGL_PLATFORM=egl") from None
 
 
 _RENDERER: ClayRenderer | None = None
 
 
-def get_renderer(width: int, height: int, *, fast: bool = True) -> ClayRenderer:
-    """The process's renderer at this size (the previous one is deleted first when the size or the
-    path changes)."""
+def get_renderer(width: int, height: int, *, fast: bool = True, device: int | None = None) -> ClayRenderer:
+    """The process's renderer at this size (the previous one is deleted first when the size, the
+    path or the device changes)."""
     global _RENDERER
-    if _RENDERER is not None and (_RENDERER.width, _RENDERER.height, _RENDERER.fast) != (width, height, fast):
+    key = (width, height, fast, device)
+    if _RENDERER is not None and (_RENDERER.width, _RENDERER.height, _RENDERER.fast, _RENDERER.device) != key:
         _RENDERER.close()
         _RENDERER = None
     if _RENDERER is None:
-        _RENDERER = ClayRenderer(width, height, fast=fast)
+        _RENDERER = ClayRenderer(width, height, fast=fast, device=device)
     return _RENDERER
 
 
@@ -185,12 +306,17 @@ def body_meshes(joints: np.ndarray, *, body_models: str | Path | None = None, mo
                       f"{model.model_type}-{model.gender}:{model.sha256[:12]}")
 
 
-def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int, *,
-                  fast: bool = True) -> Iterator[np.ndarray]:
-    """RGB frames (H, W, 3) uint8, one per mesh frame (`fast`: see ClayRenderer)."""
-    renderer = get_renderer(width, height, fast=fast)
+def render_frames(meshes: BodyMeshes, path: CameraPath, width: int, height: int, *, fast: bool = True,
+                  scenery: Scenery | None = None, device: int | None = None, yuv: bool = False
+                  ) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8 (`yuv`: planar yuv420p (H * 3 / 2, W) uint8), one per mesh frame,
+    over the floor of `scenery` (None: the flat background). `fast`: see ClayRenderer."""
+    renderer = get_renderer(width, height, fast=fast, device=device)
     for t in range(len(meshes.vertices)):
-        yield renderer.frame(meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov)
+        extra: dict[str, Any] = {"yuv": yuv}
+        if scenery is not None:
+            extra.update(floor_y=scenery.floor_y, casters=None if scenery.casters is None else scenery.casters[t])
+        yield renderer.frame(meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov, **extra)
 
 
 def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
@@ -235,9 +361,9 @@ class RenderOptions:
     """Ray cluster address (default: RAY_ADDRESS, else a local instance)"""
     crf: int = encode.CRF
     """x264 constant rate factor (quality; lower is better)"""
-    preset: str = encode.PRESET
-    """x264 encoder speed: medium (default) or a faster one such as veryfast (same quality at CRF 18 on clay
-    renders, about 40 % less encoder CPU)"""
+    preset: str = "auto"
+    """x264 encoder speed: auto (default: ultrafast from 1280x720 up, which gives medium's PSNR at CRF 18 on
+    clay renders for a fifth of the encoder CPU, in files about 3x larger; medium below) or any x264 preset"""
     clip_ids: list[str] | None = None
     """render only these clips (default: every ok clip of the catalog that has an actor)"""
     limit: int | None = None
@@ -246,6 +372,15 @@ class RenderOptions:
     """render again even when the video validates"""
     subject: str = "actor"
     """actor (the stimulus) or reactor (the rendered reaction)"""
+    floor: bool = True
+    """draw a floor with a subtle grid and a horizon (--no-floor: the flat grey background of earlier renders)"""
+    shadows: bool = True
+    """soft contact shadows on the floor under the body (with the floor)"""
+    device: str | None = None
+    """EGL device to render on, egl:N (default: EGL_DEVICE_ID, else egl:0; Mesa's software device is one)"""
+    renderer: str = "clay"
+    """clay (default: the specialised clay program inside the body's screen box) or pyrender (pyrender's own
+    shader over the whole frame: the slower reference, within 2 grey levels of clay)"""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()
@@ -259,12 +394,16 @@ class RenderOptions:
             raise VimoError("the reactor-view camera looks out of the reactor's eyes, so it cannot show the reactor",
                             fix="render the reactor with --camera front (default) or --camera orbit")
         encode.check_size(*self.size)
-        if self.preset not in encode.PRESETS:
-            raise VimoError(f"unknown x264 preset {self.preset!r}", fix=f"use one of: {', '.join(encode.PRESETS)}")
+        if self.preset != "auto" and self.preset not in encode.PRESETS:
+            raise VimoError(f"unknown x264 preset {self.preset!r}",
+                            fix=f"use auto or one of: {', '.join(encode.PRESETS)}")
         if not 1 <= self.fps <= 120:
             raise VimoError(f"--fps must be within 1-120, got {self.fps}", fix="pass e.g. --fps 20")
         if self.body_models is not None:
             self.body_models = Path(self.body_models).expanduser()
+        parse_device(self.device)
+        if self.renderer not in RENDERERS:
+            raise VimoError(f"unknown renderer {self.renderer!r}", fix=f"use one of: {', '.join(RENDERERS)}")
 
 
 @dataclass(frozen=True)
@@ -284,12 +423,16 @@ class RenderJob:
     crf: int
     preset: str
     subject: str = "actor"
+    floor: bool = True
+    shadows: bool = True
+    device: int | None = None
+    renderer: str = "clay"
 
     def settings(self) -> dict[str, Any]:
-        """What the look of the file depends on (the subject is in the video id, not here, so the
-        settings of actor renders made before subjects existed still match)."""
+        """What the look of the file depends on (the subject is in the video id, not here; the device
+        only says where it was drawn)."""
         s = asdict(self)
-        for k in ("workspace", "clip_id", "out_rel", "subject"):
+        for k in ("workspace", "clip_id", "out_rel", "subject", "device"):
             s.pop(k)
         s["render_version"] = RENDER_VERSION
         return s
@@ -303,13 +446,39 @@ class RenderResult(VideoResult):
 class RenderSummary(VideoSummary):
     subject: str = "actor"
     rendered: int = 0
+    video_fps: float = 20.0
+    """the videos' frame rate (real time)"""
+    remaining_clips: int = 0
+    """clips of the catalog this run did not render (outside --limit / --clip, or failed)"""
+    remaining_frames: int = 0
+    """their video frames"""
 
     @property
     def fps(self) -> float:
+        """rendered frames per wall-clock second of the whole run"""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def realtime(self) -> float:
+        """seconds of video per wall-clock second"""
+        return self.fps / self.video_fps
+
+    @property
+    def projected_s(self) -> float | None:
+        """wall-clock seconds the remaining clips would take at this run's rate (None: no rate)"""
+        return self.remaining_frames / self.fps if self.fps > 0 else None
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(super().as_dict(), fps=self.fps)
+        return dict(super().as_dict(), fps=self.fps, realtime=self.realtime, projected_s=self.projected_s)
+
+
+def format_duration(seconds: float | None) -> str:
+    """'3.2 h', '12 min', '40 s' ('unknown' for None)."""
+    if seconds is None:
+        return "unknown"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def video_id(clip_id: str, camera: str, subject: str = "actor") -> str:
@@ -363,8 +532,14 @@ def render_clip(job: RenderJob) -> RenderResult:
                              cache_dir=ws / "cache" / "body")
         path = camera_path(job.camera, subject, other, fps=job.fps, aspect=job.width / job.height)
         out = ws / job.out_rel
-        n = encode.write_mp4(out, render_frames(meshes, path, job.width, job.height), fps=job.fps, crf=job.crf,
-                             preset=job.preset)
+        scenery = clip_scenery(subject, meshes.vertices, shadows=job.shadows) if job.floor else None
+        # the clay path hands x264 yuv420p straight from GL; the reference path keeps ffmpeg's conversion
+        yuv = job.renderer == "clay"
+        frames = render_frames(meshes, path, job.width, job.height, scenery=scenery, device=job.device,
+                               fast=job.renderer == "clay", yuv=yuv)
+        n = encode.write_mp4(out, frames, fps=job.fps, crf=job.crf, preset=job.preset,
+                             pix_fmt="yuv420p" if yuv else "rgb24")
+        track = write_camera_track(out, path, fps=job.fps, width=job.width, height=job.height)
         info = encode.probe(out)
         if info.n_frames != n or (info.width, info.height) != (job.width, job.height):
             raise VimoError(f"the encoded file holds {info.n_frames} frames at {info.width}x{info.height}, "
@@ -373,10 +548,12 @@ def render_clip(job: RenderJob) -> RenderResult:
             "video_id": video_id(job.clip_id, job.camera, job.subject), "kind": "rendered", "clip_id": job.clip_id,
             "path": job.out_rel, "checksum": sha256_file(out), **info.as_record(),
             "licence": (meta.get("provenance") or {}).get("licence"), "status": "ok",
-            "provenance": {"subject": job.subject, "renderer": "pyrender-egl/clay-program", "body": meshes.kind,
+            "provenance": {"subject": job.subject, "body": meshes.kind,
+                           "renderer": "pyrender-egl/"
+                           + ("clay-program" if job.renderer == "clay" else "pyrender-shader"),
                            "settings": job.settings(),
                            "clip_checksum": meta["files"][f"joints_{job.subject}"]["sha256"], "clip_fps": clip_fps,
-                           "vimo_version": __version__, "pix_fmt": info.pix_fmt},
+                           "vimo_version": __version__, "pix_fmt": info.pix_fmt, "camera_track": track},
         }
         return RenderResult(job.clip_id, "rendered", record=record, frames=n, seconds=time.perf_counter() - t0)
     except VimoError as exc:
@@ -384,6 +561,37 @@ def render_clip(job: RenderJob) -> RenderResult:
     except Exception as exc:  # noqa: BLE001  (one bad clip must not stop the batch)
         return RenderResult(job.clip_id, "failed", reason=f"{ws / 'clips' / job.clip_id}: unexpected "
                             f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+
+
+#: the format of a rendered video's camera-track sidecar
+CAMERA_TRACK_FORMAT = "vimo-camera-track-v1"
+
+
+def camera_track_path(video: Path) -> Path:
+    """`<stem>.camera.json` next to the video."""
+    return video.with_name(f"{video.stem}.camera.json")
+
+
+def camera_track(path: CameraPath, *, fps: float, width: int, height: int) -> dict[str, Any]:
+    """The camera of every frame as the sidecar's JSON object: 4x4 camera-to-world matrices (OpenGL:
+    the camera looks along its -Z, +Y up; row-major) in the clip's frame (the reactor's canonical
+    frame, metres, Y up), and the pinhole intrinsics (vertical field of view, square pixels, principal
+    point at the centre)."""
+    return {"format": CAMERA_TRACK_FORMAT, "fps": float(fps), "width": int(width), "height": int(height),
+            "yfov_rad": float(path.yfov), "convention": "opengl-camera-to-world", "frame": "clip",
+            "camera_to_world": np.round(np.asarray(path.poses, dtype=np.float64), 7).tolist()}
+
+
+def write_camera_track(video: Path, path: CameraPath, *, fps: float, width: int, height: int) -> dict[str, Any]:
+    """Write the sidecar next to `video` (atomically); returns its provenance entry
+    {"file", "sha256", "frames"}."""
+    import json
+
+    from vimo.atomic import write_text
+
+    track = camera_track(path, fps=fps, width=width, height=height)
+    sidecar = write_text(camera_track_path(video), json.dumps(track, separators=(",", ":")) + "\n")
+    return {"file": sidecar.name, "sha256": sha256_file(sidecar), "frames": int(len(path.poses))}
 
 
 def _up_to_date(ws: Any, job: RenderJob) -> bool:
@@ -404,6 +612,10 @@ def _up_to_date(ws: Any, job: RenderJob) -> bool:
     sha = json.loads(clip_meta.read_text()).get("files", {}).get(f"joints_{job.subject}", {}).get("sha256")
     if sha != row["provenance"].get("clip_checksum") or sha256_file(path) != row["checksum"]:
         return False
+    track = row["provenance"].get("camera_track")
+    sidecar = camera_track_path(path)
+    if track is None or not sidecar.is_file() or sha256_file(sidecar) != track.get("sha256"):
+        return False
     if row["provenance"].get("subject") != job.subject:
         ws.catalog.add_video(video_id=row["video_id"], provenance={**row["provenance"], "subject": job.subject})
     return True
@@ -415,8 +627,10 @@ def make_jobs(options: RenderOptions, clips: list[dict]) -> list[RenderJob]:
                       out_rel=output_path(c["clip_id"], options.camera, options.subject), camera=options.camera,
                       width=w, height=h, fps=float(options.fps),
                       body_models=None if options.body_models is None else str(options.body_models),
-                      model_type=options.model_type, gender=options.gender, crf=options.crf, preset=options.preset,
-                      subject=options.subject)
+                      model_type=options.model_type, gender=options.gender, crf=options.crf,
+                      preset=encode.preset_for(options.preset, w, h),
+                      subject=options.subject, floor=options.floor, shadows=options.floor and options.shadows,
+                      device=parse_device(options.device), renderer=options.renderer)
             for c in clips]
 
 
@@ -452,10 +666,11 @@ def render_workspace(options: RenderOptions,
     with writer_lock(options.workspace, "render"):
         remove_video_leftovers(options.workspace)
         ws = Workspace.open(options.workspace)
-        summary = RenderSummary(camera=options.camera, subject=options.subject)
+        summary = RenderSummary(camera=options.camera, subject=options.subject, video_fps=float(options.fps))
         kind = job_kind(options.camera, options.subject)
         try:
             clips = [c for c in ws.catalog.clips(status="ok") if c.get(f"{options.subject}_joints")]
+            eligible = clips
             if options.clip_ids is not None:
                 known = {c["clip_id"] for c in clips}
                 unknown = [c for c in options.clip_ids if c not in known]
@@ -484,6 +699,11 @@ def render_workspace(options: RenderOptions,
             executor = make_executor(options.executor, options.workers, options.ray_address, start_method="spawn")
             run_and_record(ws, kind, executor, render_clip, todo, summary, done="rendered", total=len(jobs),
                            first=summary.skipped + 1, progress=progress)
+            done = {j.clip_id for j in jobs} - {cid for cid, _ in summary.failures}
+            left = [c for c in eligible if c["clip_id"] not in done]
+            summary.remaining_clips = len(left)
+            summary.remaining_frames = int(sum(round(int(c.get("n_frames") or 0) * options.fps
+                                                     / float(c.get("fps") or options.fps)) for c in left))
         finally:
             ws.close()
     summary.seconds = time.perf_counter() - t0

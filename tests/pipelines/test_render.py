@@ -1,5 +1,7 @@
 """Rendering the actor's motion: mannequin geometry, camera paths, real H.264 files decoded and
-checked (codec, size, frames, body in frame, lit, moving), catalog rows, re-runs, bad input."""
+checked (codec, size, frames, body in frame, lit, moving), catalog rows, re-runs, bad input. Most
+tests render the plain look (--no-floor: the body over the flat background, where a pixel mask
+finds it); the floor, shadows, horizon and camera track have their own tests at the end."""
 from __future__ import annotations
 
 import json
@@ -46,7 +48,7 @@ def _render_cli():
 
 @pytest.fixture(scope="module")
 def rendered(ws):
-    summary = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    summary = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False))
     return summary
 
 
@@ -153,14 +155,14 @@ def test_decoded_frames_show_a_lit_moving_body_in_frame(ws, rendered):
 
 
 def test_rerun_skips_valid_videos_and_redoes_a_damaged_one(ws, rendered):
-    again = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    again = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False))
     assert (again.skipped, again.rendered) == (2, 0)
     w = Workspace.open(ws)
     try:
         v = w.catalog.query("videos", "kind='rendered'")[0]
         path = w.resolve(v["path"])
         path.write_bytes(path.read_bytes()[:1000])  # truncated
-        third = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+        third = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False))
         assert (third.skipped, third.rendered) == (1, 1)
         assert encode.probe(path).n_frames == v["n_frames"]
         assert {j["status"] for j in w.catalog.jobs("render:reactor-view")} == {"done"}
@@ -170,7 +172,7 @@ def test_rerun_skips_valid_videos_and_redoes_a_damaged_one(ws, rendered):
 
 def test_front_camera_and_a_clip_selection(ws, rendered):
     cid = _clip_id(ws, 0)
-    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="front", clip_ids=[cid]))
     assert s.rendered == 1
     w = Workspace.open(ws)
     try:
@@ -179,7 +181,7 @@ def test_front_camera_and_a_clip_selection(ws, rendered):
     finally:
         w.close()
     with pytest.raises(VimoError, match="not an ok two-person clip"):
-        render_workspace(RenderOptions(workspace=ws, size=(W, H), clip_ids=["nope"]))
+        render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, clip_ids=["nope"]))
 
 
 def test_a_damaged_clip_fails_alone_with_a_one_line_reason(tmp_path):
@@ -189,7 +191,7 @@ def test_a_damaged_clip_fails_alone_with_a_one_line_reason(tmp_path):
     w.close()
     p = ws / "clips" / bad / "joints_actor.npy"
     p.write_bytes(p.read_bytes()[:200])
-    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front"))
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="front"))
     assert (s.rendered, s.failed) == (1, 1)
     cid, reason = s.failures[0]
     assert cid == bad and "joints_actor.npy" in reason and "\n" not in reason and "vimo convert" in reason
@@ -256,7 +258,7 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
 
     write_body_model(tmp_path / "models", "smpl", "neutral")
     cid = _clip_id(ws, 1)
-    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid],
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="orbit", clip_ids=[cid],
                                        body_models=tmp_path / "models"))
     assert s.rendered == 1, s.failures
     w = Workspace.open(ws)
@@ -269,8 +271,8 @@ def test_render_with_body_model_files_poses_the_smpl_mesh(ws, rendered, tmp_path
     masks = np.stack([body_mask(f) for f in frames])
     assert len(frames) == row["n_frames"] and (masks.mean(axis=(1, 2)) > 0.005).all()
     assert (masks[0] ^ masks[-1]).sum() > 20
-    missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="orbit", clip_ids=[cid], force=True,
-                                             body_models=tmp_path / "none"))
+    missing = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="orbit", clip_ids=[cid],
+                                             force=True, body_models=tmp_path / "none"))
     assert missing.failed == 1 and "SMPL neutral model file not found" in missing.failures[0][1]
 
 
@@ -278,7 +280,7 @@ def test_vimo_render_command(ws, rendered):
     from typer.testing import CliRunner
 
     app = _render_cli()
-    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--json"])
+    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout[out.stdout.index("{"):])
     assert summary["skipped"] == 2 and summary["camera"] == "reactor-view"
@@ -288,7 +290,7 @@ def test_vimo_render_command(ws, rendered):
 
 def test_two_spawned_workers_render_after_this_process_has_rendered(ws, rendered):
     # forked children of a process holding an EGL context hang; the local pool spawns them
-    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", workers=2, force=True))
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="front", workers=2, force=True))
     assert (s.rendered, s.failed) == (2, 0), s.failures
     w = Workspace.open(ws)
     try:
@@ -304,9 +306,9 @@ def test_reactor_subject_renders_the_reaction_told_apart_from_the_actor(ws, rend
 
     cid = _clip_id(ws, 0)
     # the actor of this clip from the same camera, and then the reactor of every clip (default camera: front)
-    actor = render_workspace(RenderOptions(workspace=ws, size=(W, H), camera="front", clip_ids=[cid]))
+    actor = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, camera="front", clip_ids=[cid]))
     assert actor.failed == 0 and actor.subject == "actor"
-    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), subject="reactor"))
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False, subject="reactor"))
     assert (s.rendered, s.failed, s.camera, s.subject) == (2, 0, "front", "reactor"), s.failures
     w = Workspace.open(ws)
     try:
@@ -351,7 +353,7 @@ def test_actor_rows_from_before_subjects_get_labelled_and_options_check_the_subj
         row = w.catalog.query("videos", "video_id LIKE '%.render-reactor-view'")[0]
         prov = {k: v for k, v in row["provenance"].items() if k != "subject"}  # as written before subjects
         w.catalog.add_video(video_id=row["video_id"], provenance=prov)
-        again = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+        again = render_workspace(RenderOptions(workspace=ws, size=(W, H), floor=False))
         assert again.rendered == 0 and again.skipped == 2  # same settings: not rendered again
         assert w.catalog.get("videos", row["video_id"])["provenance"]["subject"] == "actor"
     finally:
@@ -368,7 +370,8 @@ def test_vimo_render_subject_flag(ws, rendered):
     from typer.testing import CliRunner
 
     app = _render_cli()
-    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--subject", "reactor",
+    out = CliRunner().invoke(app, ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                   "--subject", "reactor",
                                    "--camera", "orbit", "--limit", "1", "--x264-preset", "veryfast", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout[out.stdout.index("{"):])
@@ -456,3 +459,230 @@ def test_renders_that_ask_for_depth_still_get_it_from_the_fast_renderer():
     assert 3.0 < depth[depth > 0].min() < depth.max() < 5.0  # metres from the camera to the body
     rgba, _ = r._renderer.render(r.scene, pyrender.RenderFlags.RGBA)
     assert rgba.shape == (H, W, 4)
+
+
+def _floor_frames(kind: str = "wave", size: tuple[int, int] = (320, 180), t: int = 10):
+    """One frame of a clip from the front camera: plain, floor without shadows, floor with shadows."""
+    from vimo.pipelines.video.render import body_meshes, get_renderer
+    from vimo.pipelines.video.scenery import clip_scenery
+
+    x = generate(kind, seed=4, fps=20, duration_s=1.0)
+    meshes = body_meshes(x.actor)
+    w, h = size
+    path = camera_path("front", x.actor, x.reactor, fps=20, aspect=w / h)
+    lit = clip_scenery(x.actor, meshes.vertices)
+    r = get_renderer(w, h)
+    args = (meshes.vertices[t], meshes.normals[t], meshes.faces, path.poses[t], path.yfov)
+    plain = r.frame(*args)
+    bare = r.frame(*args, floor_y=lit.floor_y)
+    shaded = r.frame(*args, floor_y=lit.floor_y, casters=lit.casters[t])
+    return x, meshes, path, lit, plain, bare, shaded
+
+
+def _floor_hit(pose: np.ndarray, yfov: float, w: int, h: int, col: int, row: int, floor_y: float):
+    """(floor point, distance) seen through the centre of pixel (col, row from the top), hand-computed."""
+    ndc = np.array([(col + 0.5) / w * 2 - 1, 1 - (row + 0.5) / h * 2])
+    ray = pose[:3, :3] @ np.array([ndc[0] * np.tan(yfov / 2) * w / h, ndc[1] * np.tan(yfov / 2), -1.0])
+    t = (floor_y - pose[1, 3]) / ray[1]
+    return pose[:3, 3] + t * ray, t * np.linalg.norm(ray)
+
+
+def _grow(mask: np.ndarray, n: int = 2) -> np.ndarray:
+    out = mask.copy()
+    for axis in (0, 1):
+        for k in range(1, n + 1):
+            out |= np.roll(mask, k, axis) | np.roll(mask, -k, axis)
+    return out
+
+
+def test_floor_and_horizon_appear_below_the_horizon_only():
+    from vimo.pipelines.video import scenery as sc
+
+    x, meshes, path, lit, plain, bare, shaded = _floor_frames()
+    h, w = plain.shape[:2]
+    body = _grow(body_mask(plain, tol=1))  # the body and its antialiased edge
+    pose = path.poses[10]
+    # the horizon: the row where a ray through the image centre column turns level (hand-computed)
+    rows = np.arange(h) + 0.5
+    ndc_y = 1 - 2 * rows / h
+    rays = pose[:3, :3] @ np.stack([np.zeros(h), ndc_y * np.tan(path.yfov / 2), -np.ones(h)])
+    horizon = int(np.argmax(rays[1] < 0))
+    assert 5 < horizon < h - 5
+    sky_rows, floor_rows = slice(0, horizon - 2), slice(horizon + 2, h)
+    background = np.round(np.array(sc.SKY) * 255)
+    # above the horizon: the old flat background, to the grey level
+    assert np.abs(bare[sky_rows][~body[sky_rows]] - background).max() <= 1
+    # below it: the floor, which differs from the background everywhere
+    floor_px = bare[floor_rows][~body[floor_rows]].astype(float)
+    assert (np.abs(floor_px - background).max(-1) > 6).mean() > 0.99
+    # the far floor fades into the haze; the near floor is the floor colour (or a grid line)
+    near = bare[-3, 5].astype(float) / 255
+    assert np.abs(near - np.array(sc.FLOOR)).max() < 0.04 or np.abs(near - np.array(sc.GRID)).max() < 0.04
+    assert np.abs(bare[horizon + 2, 5] / 255 - np.array(sc.HAZE)).max() < 0.04
+    # grid lines: the near floor's bottom row dips darker where a line crosses it (a few, narrow)
+    lum = bare[-3].astype(float).mean(-1)
+    dips = np.median(lum) - lum > 3
+    assert 2 <= dips.sum() < 0.2 * w
+    # --no-floor: the plain frame is the body over the flat background
+    assert np.abs(plain[~body] - background).max() <= 1
+    core = ~_grow(~body_mask(plain))  # inside the body, away from its edge
+    same = np.abs(plain[core].astype(int) - bare[core]).max(-1)
+    assert core.sum() > 100 and np.percentile(same, 99) <= 1  # the same body on both (gaps between limbs aside)
+
+
+def test_contact_shadows_darken_the_floor_under_the_feet_as_the_numpy_twin_says():
+    from vimo.pipelines.video import scenery as sc
+
+    x, meshes, path, lit, plain, bare, shaded = _floor_frames()
+    h, w = plain.shape[:2]
+    body = _grow(body_mask(plain, tol=1))
+    diff = bare.astype(int) - shaded  # how much the shadows darken, 0-255
+    assert diff.min() >= -1  # shadows only darken
+    assert diff.max() > 15  # and visibly so
+    # floor pixels near the feet, off grid lines and off the body: the darkening equals the numpy
+    # twin's at the pixel's floor point, times the floor colour, faded by the haze like the floor
+    t = 10
+    pose = path.poses[t]
+    feet = x.actor[t, [7, 8, 10, 11]].mean(0)
+    x_, y_, _ = _project(pose, path.yfov, w / h, np.array([feet[0], lit.floor_y, feet[2]]))
+    c0, r0 = int((x_ + 1) / 2 * w), int((1 - y_) / 2 * h)
+    checked = 0
+    for row in range(max(r0 - 12, 0), min(r0 + 12, h)):
+        for col in range(max(c0 - 40, 0), min(c0 + 40, w)):
+            if body[row, col]:
+                continue
+            p, dist = _floor_hit(pose, path.yfov, w, h, col, row, lit.floor_y)
+            if min(abs(p[0] - np.round(p[0])), abs(p[2] - np.round(p[2]))) < 0.1:
+                continue  # near a grid line
+            dark = sc.shadow_darkening(p, lit.floor_y, lit.casters[t])
+            expected = np.exp(-dist / sc.HAZE_DISTANCE_M) * np.array(sc.FLOOR) * dark * 255
+            assert np.abs(diff[row, col] - expected).max() <= 2.5, (row, col, diff[row, col], expected)
+            checked += 1 if dark > 0.1 else 0
+    assert checked >= 20  # pixels in a visible shadow
+    # far from the body, no shadow at all
+    assert np.abs(diff[-2, :5]).max() <= 1 and np.abs(diff[-2, -5:]).max() <= 1
+
+
+def test_fast_path_with_floor_agrees_with_pyrenders_shader_and_per_pixel_shadows():
+    """The documented tolerance: within 2 grey levels, on under 2 % of the pixels (the shadow map is
+    a 128^2 texture; the reference computes the shadows per pixel over the whole frame)."""
+    from vimo.pipelines.video.render import body_meshes, render_frames
+    from vimo.pipelines.video.scenery import clip_scenery
+
+    x = generate("dodge", seed=6, fps=20, duration_s=0.6)
+    meshes = body_meshes(x.actor)
+    scenery = clip_scenery(x.actor, meshes.vertices)
+    for kind in ("reactor-view", "orbit"):
+        path = camera_path(kind, x.actor, x.reactor, fps=20, aspect=W / H)
+        fast = np.stack(list(render_frames(meshes, path, W, H, scenery=scenery))).astype(int)
+        ref = np.stack(list(render_frames(meshes, path, W, H, fast=False, scenery=scenery)))
+        diff = np.abs(fast - ref)
+        assert diff.max() <= 2 and (diff > 0).mean() < 0.02, (kind, diff.max(), (diff > 0).mean())
+        assert (np.abs(fast - np.round(np.array((0.62, 0.63, 0.65)) * 255)).max(-1) > 6).mean() > 0.2  # a floor
+
+
+def test_each_rendered_video_has_its_camera_track(tmp_path):
+    from vimo.pipelines.video.render import camera_track_path, load_clip_joints
+
+    ws = write_synthetic_workspace(tmp_path / "ws", kinds=("handshake",))
+    s = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    assert (s.rendered, s.failed) == (1, 0), s.failures
+    w = Workspace.open(ws)
+    try:
+        row = w.catalog.query("videos", "kind='rendered'")[0]
+        video = w.resolve(row["path"])
+        frames = np.stack(list(encode.read_frames(video)))
+    finally:
+        w.close()
+    sidecar = camera_track_path(video)
+    assert sidecar == video.parent / f"{video.stem}.camera.json" and sidecar.is_file()
+    track = json.loads(sidecar.read_text())
+    assert track["format"] == "vimo-camera-track-v1" and track["convention"] == "opengl-camera-to-world"
+    assert (track["width"], track["height"], track["fps"], track["frame"]) == (W, H, 20.0, "clip")
+    poses = np.array(track["camera_to_world"])
+    assert poses.shape == (row["n_frames"], 4, 4) == (len(frames), 4, 4)
+    # the same camera as an independent call for the clip's joints, at the reactor's eyes
+    _, actor, reactor = load_clip_joints(ws / "clips" / row["clip_id"])
+    expected = camera_path("reactor-view", actor, reactor, fps=20, aspect=W / H)
+    assert np.abs(poses - expected.poses).max() < 1e-6 and abs(track["yfov_rad"] - expected.yfov) < 1e-9
+    assert row["provenance"]["camera_track"] == {"file": sidecar.name, "sha256": sha256_file(sidecar),
+                                                 "frames": len(frames)}
+    assert row["provenance"]["settings"]["floor"] is True
+    # the default look has a floor: the bottom rows are not the flat background
+    assert (np.abs(frames[:, -3:].astype(float) - BACKGROUND_RGB).max(-1) > 6).mean() > 0.9
+    # a re-run skips the clip; a lost sidecar makes it render again
+    assert render_workspace(RenderOptions(workspace=ws, size=(W, H))).skipped == 1
+    sidecar.unlink()
+    again = render_workspace(RenderOptions(workspace=ws, size=(W, H)))
+    assert again.rendered == 1 and sidecar.is_file()
+
+
+def test_render_device_is_chosen_by_egl_index_and_a_missing_one_is_named(tmp_path):
+    from vimo.pipelines.video.render import egl_devices, get_renderer, parse_device
+
+    assert parse_device("egl:0") == 0 and parse_device("egl:3") == 3 and parse_device(None) is None
+    with pytest.raises(VimoError, match="not egl:N"):
+        RenderOptions(workspace=tmp_path, device="cuda:0")
+    n = egl_devices()
+    assert n >= 1
+    r = get_renderer(W, H, device=0)
+    body = build_mannequin(generate("bow", seed=1).actor[:1])
+    camera = look_at(np.array([[0.0, 0.0, 4.0]]), np.array([[0.0, 0.0, 0.0]]))[0]
+    frame = r.frame(body.vertices[0], body.normals[0], body.faces, camera, np.radians(40))
+    assert r.device == 0 and body_mask(frame).mean() > 0.01
+    with pytest.raises(VimoError, match=f"EGL device {n + 5} does not exist: this machine has {n}"):
+        get_renderer(W, H, device=n + 5)
+
+
+def test_render_summary_says_the_rate_and_projects_the_clips_left(ws, rendered):
+    from typer.testing import CliRunner
+
+    w = Workspace.open(ws)
+    try:
+        clips = w.catalog.clips()
+    finally:
+        w.close()
+    out = CliRunner().invoke(_render_cli(), ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                             "--camera", "front", "--limit", "1", "--force", "--json"])
+    assert out.exit_code == 0, out.output
+    s = json.loads(out.stdout[out.stdout.index("{"):])
+    left = clips[1]["n_frames"]  # --limit 1: the second clip is left, at the clip's own 20 fps
+    assert (s["rendered"], s["remaining_clips"], s["remaining_frames"]) == (1, 1, left)
+    assert s["fps"] == pytest.approx(clips[0]["n_frames"] / s["seconds"])
+    assert s["realtime"] == pytest.approx(s["fps"] / 20) and s["projected_s"] == pytest.approx(left / s["fps"])
+    text = CliRunner().invoke(_render_cli(), ["render", "--workspace", str(ws), "--size", f"{W}x{H}", "--no-floor",
+                                              "--camera", "front", "--limit", "1", "--force"])
+    assert text.exit_code == 0, text.output
+    assert "frames/s = " in text.stdout and "x real time" in text.stdout
+    assert f"1 clips ({left} frames) left to render: about" in text.stdout
+
+
+def test_yuv420p_from_gl_is_bt601_of_the_rgb_frame_and_encodes(tmp_path):
+    """The clay path hands x264 planar yuv420p: the same frame as RGB converted by hand (BT.601 limited
+    range, chroma from each 2x2 block's mean), to the rounding."""
+    from vimo.pipelines.video.render import body_meshes, render_frames
+    from vimo.pipelines.video.scenery import clip_scenery
+
+    w, h = 96, 64
+    x = generate("push", seed=2, fps=20, duration_s=0.4)
+    meshes = body_meshes(x.actor)
+    path = camera_path("reactor-view", x.actor, x.reactor, fps=20, aspect=w / h)
+    look = clip_scenery(x.actor, meshes.vertices)
+    rgb = np.stack(list(render_frames(meshes, path, w, h, scenery=look))).astype(float)
+    yuv = np.stack(list(render_frames(meshes, path, w, h, scenery=look, yuv=True)))
+    assert yuv.shape == (len(rgb), h * 3 // 2, w) and yuv.dtype == np.uint8
+    y = 16 + rgb @ np.array([65.481, 128.553, 24.966]) / 255
+    block = rgb.reshape(len(rgb), h // 2, 2, w // 2, 2, 3).mean((2, 4))
+    u = 128 + block @ np.array([-37.797, -74.203, 112.0]) / 255
+    v = 128 + block @ np.array([112.0, -93.786, -18.214]) / 255
+    planes = yuv.astype(float)
+    assert np.abs(planes[:, :h] - y).max() <= 0.51
+    assert np.abs(planes[:, h:h + h // 4].reshape(u.shape) - u).max() <= 0.51
+    assert np.abs(planes[:, h + h // 4:].reshape(v.shape) - v).max() <= 0.51
+    out = encode.write_mp4(tmp_path / "yuv.mp4", list(yuv), fps=20, pix_fmt="yuv420p")
+    decoded = np.stack(list(encode.read_frames(tmp_path / "yuv.mp4"))).astype(float)
+    assert out == len(rgb) and decoded.shape == rgb.shape
+    assert 10 * np.log10(255 ** 2 / np.mean((decoded - rgb) ** 2)) > 35  # what went in came out
+    with pytest.raises(VimoError, match="expected yuv420p"):
+        encode.write_mp4(tmp_path / "yuv.mp4", [rgb[0].astype(np.uint8)], fps=20, pix_fmt="yuv420p")
+

@@ -4,6 +4,7 @@ Examples:
     vimo render --workspace ws
     vimo render --workspace ws --subject reactor
     vimo render --workspace ws --camera front --size 640x360 --workers 2
+    vimo render --workspace ws --no-floor --device egl:1
     vimo render --workspace ws --body-models ~/body_models --model-type smplx --executor ray
     vimo clips cut egohumans /data/egohumans --workspace ws
     vimo clips cut harmony4d /data/Harmony4D --workspace ws --camera exo:cam05 --size 1280x720
@@ -49,6 +50,8 @@ RENDER_SPECS = {
     "workspace": Spec(short="-w"),
     "size": Spec(default="1280x720", help="WIDTHxHEIGHT, even numbers", **SIZE),
     "preset": Spec(flag="--x264-preset"),
+    "device": Spec(help="EGL device to render on: egl:N (default egl:0, or EGL_DEVICE_ID; Mesa's software "
+                        "device is egl:0 on machines without a GPU)"),
     "clip_ids": Spec(flag="--clip", help="render only this clip id (repeatable)"),
 }
 
@@ -56,12 +59,16 @@ RENDER_SPECS = {
 def _render(*, json_out: bool = False, max_failures: int = 0, **kwargs: Any) -> None:
     from vimo.pipelines.video.render import RenderOptions, render_workspace
 
+    from vimo.pipelines.video.render import format_duration
+
     summary = render_workspace(RenderOptions(**config_values(kwargs, RenderOptions, RENDER_SPECS)),
                                progress=_progress("render"))
     _report_batch(summary, json_out, max_failures,
                   f"{summary.subject}: rendered {summary.rendered}, skipped {summary.skipped} (up to date), failed "
                   f"{summary.failed} of {summary.clips} clips; {summary.frames} frames in {summary.seconds:.1f} s "
-                  f"({summary.fps:.1f} frames/s)")
+                  f"({summary.fps:.1f} frames/s = {summary.realtime:.2f}x real time); {summary.remaining_clips} "
+                  f"clips ({summary.remaining_frames} frames) left to render: about "
+                  f"{format_duration(summary.projected_s)} at this rate")
 
 
 def _report_batch(summary: Any, json_out: bool, max_failures: int, line: str) -> None:
@@ -84,7 +91,8 @@ def _build_render() -> Any:
 
     vimo render --workspace ws\n
     vimo render --workspace ws --subject reactor\n
-    vimo render --workspace ws --camera orbit --size 640x360 --workers 2
+    vimo render --workspace ws --camera orbit --size 640x360 --workers 2\n
+    vimo render --workspace ws --no-floor --device egl:1
     """
     return with_signature(lambda **kw: _render(**kw), config_parameters(RenderOptions, RENDER_SPECS) + [MAX_FAILURES, JSON],
                           name="render", doc=doc)

@@ -1,0 +1,414 @@
+"""The last GL steps of a rendered frame: the body layer resolved from pyrender's multisampled buffer
+(only inside the body's screen box), laid over a backdrop (the floor, contact shadows and horizon of
+vimo.pipelines.video.scenery, or the flat background) and read back top row first.
+
+Why it is fast: pyrender's body pass runs under a scissor box around the projected body, so the
+4x-multisampled clear, shading and resolve cost only that box; the backdrop is one analytic pass at
+one sample per pixel (a ray per pixel meets the floor plane: no floor geometry, an exact horizon, the
+grid antialiased from its screen-space derivatives); the output is drawn upside down, so the
+read-back needs no row flip.
+
+The body layer is premultiplied: pyrender clears to transparent black, so a resolved pixel holds the
+mean of its covered samples' colours and the covered fraction as alpha, and `body + (1 - alpha) *
+backdrop` equals the resolve of the body drawn straight over the backdrop (up to one rounding).
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from vimo.errors import VimoError
+from vimo.pipelines.video import scenery as sc
+
+#: a shadow reaches this many standard deviations from its caster (beyond: under 0.2 grey levels)
+SHADOW_REACH_SIGMA = 3.5
+
+_FULLSCREEN_VERTEX = """
+uniform mat3 cam_rot;        // camera-to-world rotation (columns: right, up, back)
+uniform float tan_half_fov;
+uniform vec2 size;
+out vec3 ray;                // world direction through the pixel (not unit length; exact when interpolated)
+void main()
+{
+    // one triangle over the whole viewport; the image is drawn upside down (read back top row first)
+    vec2 p = vec2((gl_VertexID & 1) * 4.0 - 1.0, (gl_VertexID >> 1) * 4.0 - 1.0);
+    ray = cam_rot * vec3(p.x * tan_half_fov * size.x / size.y, -p.y * tan_half_fov, -1.0);
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+
+#: the darkening of floor point `p` by N_CASTERS casters (scenery.shadow_darkening is its numpy twin)
+_SHADOW_GLSL = """
+uniform vec4 casters[N_CASTERS];
+uniform float shadow_strength;
+uniform float caster_fade;
+float shadow_lit(vec2 p, float floor_y)
+{
+    float lit = 1.0;
+    for (int i = 0; i < N_CASTERS; i++) {   // a constant count: the loop unrolls
+        float h = max(casters[i].y - floor_y, 0.0);
+        float fade = clamp(1.0 - h / caster_fade, 0.0, 1.0);
+        float sigma = casters[i].w + 0.35 * h;
+        vec2 d = p - casters[i].xz;
+        lit *= 1.0 - shadow_strength * fade * fade * exp(-dot(d, d) / (2.0 * sigma * sigma));
+    }
+    return lit;
+}
+"""
+
+#: SHADOWS 0: none; 1: computed per pixel (the reference); 2: looked up in the shadow map
+BACKDROP_FRAGMENT = """
+uniform vec3 cam_pos;
+uniform float floor_y;
+uniform vec3 sky;
+uniform vec3 floor_color;
+uniform vec3 grid_color;
+uniform vec3 haze;
+uniform float haze_distance;
+uniform float grid_spacing;
+#if SHADOWS == 1
+SHADOW_GLSL
+#elif SHADOWS == 2
+uniform sampler2D shadow_map;
+uniform vec3 shadow_area;    // x, z of the map's corner, side length (m)
+#endif
+in vec3 ray;
+out vec4 frag_color;
+
+void main()
+{
+    float t = (floor_y - cam_pos.y) / min(ray.y, -1e-5);   // ray parameter where it meets the floor plane
+    vec3 p = cam_pos + t * ray;
+    // grid lines one pixel wide, faded out where they would crowd (far away)
+    vec2 q = p.xz / grid_spacing;
+    vec2 w = max(fwidth(q), vec2(1e-6));
+    vec2 g = abs(fract(q - 0.5) - 0.5) / w;
+    float line = (1.0 - clamp(min(g.x, g.y), 0.0, 1.0)) * clamp(1.0 - 5.0 * max(w.x, w.y), 0.0, 1.0);
+    vec3 color = mix(floor_color, grid_color, line);
+#if SHADOWS == 1
+    color *= shadow_lit(p.xz, floor_y);
+#elif SHADOWS == 2
+    color *= texture(shadow_map, (p.xz - shadow_area.xy) / shadow_area.z).r;
+#endif
+    color = mix(color, haze, 1.0 - exp(-t * length(ray) / haze_distance));
+    // above the horizon: the sky, with the horizon line antialiased
+    float floor_cover = clamp(0.5 - ray.y / max(fwidth(ray.y), 1e-7), 0.0, 1.0);
+    frag_color = vec4(mix(sky, color, floor_cover), 1.0);
+}
+"""
+
+_MAP_VERTEX = """
+void main()
+{
+    gl_Position = vec4((gl_VertexID & 1) * 4.0 - 1.0, (gl_VertexID >> 1) * 4.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+#: the shadow map: how lit each floor point of a square around the casters is
+_MAP_FRAGMENT = """
+SHADOW_GLSL
+uniform vec3 shadow_area;
+uniform float floor_y;
+uniform float map_size;
+out vec4 frag_color;
+void main()
+{
+    frag_color = vec4(shadow_lit(shadow_area.xy + gl_FragCoord.xy / map_size * shadow_area.z, floor_y));
+}
+"""
+#: BT.601 limited range, the matrix ffmpeg's rgb24 -> yuv420p conversion uses (0-1 in, 0-1 out)
+_YUV_GLSL = """
+const vec3 Y_ROW = vec3(65.481, 128.553, 24.966) / 255.0;
+const vec3 U_ROW = vec3(-37.797, -74.203, 112.0) / 255.0;
+const vec3 V_ROW = vec3(112.0, -93.786, -18.214) / 255.0;
+uniform sampler2D image;     // the composed frame, top row first
+"""
+
+_LUMA_FRAGMENT = _YUV_GLSL + """
+out vec4 frag_color;
+void main()
+{
+    vec3 rgb = texelFetch(image, ivec2(gl_FragCoord.xy), 0).rgb;
+    frag_color = vec4(16.0 / 255.0 + dot(rgb, Y_ROW));
+}
+"""
+
+#: chroma of each 2x2 block from the block's mean colour, U and V into two targets at once
+_CHROMA_FRAGMENT = _YUV_GLSL + """
+layout(location = 0) out vec4 u_out;
+layout(location = 1) out vec4 v_out;
+void main()
+{
+    ivec2 p = 2 * ivec2(gl_FragCoord.xy);
+    vec3 rgb = 0.25 * (texelFetch(image, p, 0).rgb + texelFetch(image, p + ivec2(1, 0), 0).rgb
+                       + texelFetch(image, p + ivec2(0, 1), 0).rgb + texelFetch(image, p + ivec2(1, 1), 0).rgb);
+    u_out = vec4(128.0 / 255.0 + dot(rgb, U_ROW));
+    v_out = vec4(128.0 / 255.0 + dot(rgb, V_ROW));
+}
+"""
+
+#: texels per side of the shadow map (over a square a few metres wide: 2-4 cm per texel, while the
+#: softest shadow edge is 7 cm wide)
+MAP_SIZE = 128
+
+_COMPOSITE_VERTEX = """
+#version 330 core
+uniform vec4 rect;           // x0, y0, x1, y1 in output pixels
+uniform vec2 size;
+void main()
+{
+    vec2 corner = vec2(gl_VertexID & 1, gl_VertexID >> 1);
+    gl_Position = vec4(mix(rect.xy, rect.zw, corner) / size * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+_COMPOSITE_FRAGMENT = """
+#version 330 core
+uniform sampler2D body;      // premultiplied, bottom row first
+uniform vec2 size;
+out vec4 frag_color;
+void main()
+{
+    frag_color = texelFetch(body, ivec2(gl_FragCoord.x, size.y - gl_FragCoord.y), 0);
+}
+"""
+
+
+def _compile(vertex: str, fragment: str, shadows: int = 0) -> int:
+    from OpenGL import GL
+
+    program = GL.glCreateProgram()
+    shaders = []
+    for kind, source in ((GL.GL_VERTEX_SHADER, vertex), (GL.GL_FRAGMENT_SHADER, fragment)):
+        shader = GL.glCreateShader(kind)
+        if not source.lstrip().startswith("#version"):
+            source = (f"#version 330 core\n#define N_CASTERS {len(sc.CASTERS)}\n#define SHADOWS {shadows}\n"
+                      + source.replace("SHADOW_GLSL", _SHADOW_GLSL))
+        GL.glShaderSource(shader, source)
+        GL.glCompileShader(shader)
+        if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
+            raise VimoError(f"the GL driver rejected a compositing shader: {GL.glGetShaderInfoLog(shader)!r}",
+                            fix="report this with the output of `vimo info`")
+        GL.glAttachShader(program, shader)
+        shaders.append(shader)
+    GL.glLinkProgram(program)
+    if not GL.glGetProgramiv(program, GL.GL_LINK_STATUS):
+        raise VimoError(f"the GL driver could not link a compositing program: {GL.glGetProgramInfoLog(program)!r}",
+                        fix="report this with the output of `vimo info`")
+    for shader in shaders:
+        GL.glDeleteShader(shader)
+    return program
+
+
+class Compositor:
+    """GL objects of the compositing steps, made in pyrender's context on first use. `exact_shadows`
+    computes the contact shadows per pixel (the reference path) instead of looking them up in a
+    MAP_SIZE^2 shadow map drawn per frame (tested to agree within 2 grey levels)."""
+
+    def __init__(self, width: int, height: int, *, exact_shadows: bool = False):
+        self.width, self.height = width, height
+        self.exact_shadows = exact_shadows
+        self._ready = False
+
+    def _setup(self) -> None:
+        from OpenGL import GL
+
+        w, h = self.width, self.height
+        self.vao = GL.glGenVertexArrays(1)
+        GL.glBindVertexArray(self.vao)
+        self.body_tex, self.body_fb = self._target(GL.GL_RGBA8, w, h)
+        self.map_tex, self.map_fb = self._target(GL.GL_R8, MAP_SIZE, MAP_SIZE, linear=True)
+        self.out_tex, self.out_fb = self._target(GL.GL_RGBA8, w, h)
+        self.y_tex, self.y_fb = self._target(GL.GL_R8, w, h)
+        self.u_tex, self.uv_fb = self._target(GL.GL_R8, w // 2, h // 2)
+        self.v_tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.v_tex)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_R8, w // 2, h // 2, 0, GL.GL_RED, GL.GL_UNSIGNED_BYTE, None)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D, self.v_tex, 0)
+        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+        self.luma = _compile(_MAP_VERTEX, _LUMA_FRAGMENT)
+        self.chroma = _compile(_MAP_VERTEX, _CHROMA_FRAGMENT)
+        for program in (self.luma, self.chroma):
+            GL.glUseProgram(program)
+            GL.glUniform1i(GL.glGetUniformLocation(program, "image"), 0)
+        self.plain = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 0)
+        self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2)
+        self.mapper = _compile(_MAP_VERTEX, _MAP_FRAGMENT, 1)
+        self.composite = _compile(_COMPOSITE_VERTEX, _COMPOSITE_FRAGMENT)
+        self._loc: dict[tuple[int, str], int] = {}
+        for program in (self.plain, self.shadowed, self.mapper):
+            GL.glUseProgram(program)
+            for name, value in (("size", (w, h)), ("sky", sc.SKY), ("floor_color", sc.FLOOR),
+                                ("grid_color", sc.GRID), ("haze", sc.HAZE), ("haze_distance", sc.HAZE_DISTANCE_M),
+                                ("grid_spacing", sc.GRID_SPACING_M), ("shadow_strength", sc.SHADOW_STRENGTH),
+                                ("caster_fade", sc.CASTER_FADE_M), ("map_size", MAP_SIZE)):
+                if self._location(program, name) >= 0:
+                    self._uniform(program, name, value)
+        GL.glUseProgram(self.composite)
+        self._uniform(self.composite, "size", (w, h))
+        GL.glUniform1i(self._location(self.composite, "body"), 0)
+        GL.glUseProgram(0)
+        GL.glBindVertexArray(0)
+        self._ready = True
+
+    @staticmethod
+    def _target(fmt: int, w: int, h: int, linear: bool = False) -> tuple[int, int]:
+        """A texture of format `fmt` and a framebuffer drawing into it."""
+        from OpenGL import GL
+
+        tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, fmt, w, h, 0, GL.GL_RED if fmt == GL.GL_R8 else GL.GL_RGBA,
+                        GL.GL_UNSIGNED_BYTE, None)
+        for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_LINEAR if linear else GL.GL_NEAREST)
+        for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_CLAMP_TO_EDGE)
+        fb = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
+        return tex, fb
+
+    def _location(self, program: int, name: str) -> int:
+        from OpenGL import GL
+
+        key = (program, name)
+        if key not in self._loc:
+            self._loc[key] = GL.glGetUniformLocation(program, name)
+        return self._loc[key]
+
+    def _uniform(self, program: int, name: str, value: Any) -> None:
+        from OpenGL import GL
+
+        loc = self._location(program, name)
+        v = np.atleast_1d(np.asarray(value, dtype=np.float32))
+        if v.size == 1:
+            GL.glUniform1f(loc, float(v[0]))
+        elif v.size == 2:
+            GL.glUniform2f(loc, *map(float, v))
+        elif v.size == 3:
+            GL.glUniform3f(loc, *map(float, v))
+        elif v.size == 9:
+            GL.glUniformMatrix3fv(loc, 1, GL.GL_TRUE, v.reshape(3, 3))
+        else:
+            GL.glUniform4fv(loc, v.size // 4, v)
+
+    def compose(self, ms_fb: int, box: tuple[int, int, int, int] | None, camera_pose: np.ndarray, yfov: float,
+                floor_y: float | None, casters: np.ndarray | None,
+                shadow_box: tuple[int, int, int, int] | None = None, yuv: bool = False) -> np.ndarray:
+        """The frame (H, W, 3) uint8 RGB, or with `yuv` (H * 3 / 2, W) uint8 planar yuv420p (BT.601
+        limited range; chroma from the mean of each 2x2 block), top row first: the body resolved from
+        `ms_fb` inside `box` ((x0, y0, x1, y1) GL pixels, None: no body in view) over the backdrop
+        (`floor_y` None: the flat background), with the contact shadows of `casters`
+        ((len(scenery.CASTERS), 4)) drawn inside `shadow_box` (GL pixels; None: none in view)."""
+        from OpenGL import GL
+
+        if not self._ready:
+            self._setup()
+        w, h = self.width, self.height
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glBindVertexArray(self.vao)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, ms_fb)
+            GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self.body_fb)
+            GL.glBlitFramebuffer(x0, y0, x1, y1, x0, y0, x1, y1, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        shadows = casters is not None and shadow_box is not None and floor_y is not None
+        if shadows and not self.exact_shadows:
+            area = sc.shadow_area(floor_y, casters, SHADOW_REACH_SIGMA)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.map_fb)
+            GL.glViewport(0, 0, MAP_SIZE, MAP_SIZE)
+            GL.glUseProgram(self.mapper)
+            self._uniform(self.mapper, "casters", casters)
+            self._uniform(self.mapper, "floor_y", floor_y)
+            self._uniform(self.mapper, "shadow_area", area)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.out_fb)
+        GL.glViewport(0, 0, w, h)
+        if floor_y is None:
+            GL.glClearColor(*sc.SKY, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        else:
+            pose = np.asarray(camera_pose, dtype=np.float64)
+            if not shadows:
+                passes = [(self.plain, None)]
+            elif self.exact_shadows:  # the floor, then the shadows per pixel inside their box
+                passes = [(self.plain, None), (self.shadowed, shadow_box)]
+            else:  # one pass; the map's edge texels are lit, and clamping carries them beyond it
+                passes = [(self.shadowed, None)]
+            for program, scissor in passes:
+                GL.glUseProgram(program)
+                self._uniform(program, "cam_rot", pose[:3, :3])
+                self._uniform(program, "cam_pos", pose[:3, 3])
+                self._uniform(program, "tan_half_fov", np.tan(yfov / 2))
+                self._uniform(program, "floor_y", floor_y)
+                if program == self.shadowed and self.exact_shadows:
+                    self._uniform(program, "casters", casters)
+                elif program == self.shadowed:
+                    GL.glActiveTexture(GL.GL_TEXTURE0)
+                    GL.glBindTexture(GL.GL_TEXTURE_2D, self.map_tex)
+                    GL.glUniform1i(self._location(program, "shadow_map"), 0)
+                    self._uniform(program, "shadow_area", area)
+                if scissor is not None:
+                    x0, y0, x1, y1 = scissor
+                    GL.glEnable(GL.GL_SCISSOR_TEST)  # the output is upside down: rows h - y1 .. h - y0
+                    GL.glScissor(x0, h - y1, x1 - x0, y1 - y0)
+                GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+                GL.glDisable(GL.GL_SCISSOR_TEST)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            GL.glEnable(GL.GL_BLEND)
+            GL.glBlendFunc(GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
+            GL.glUseProgram(self.composite)
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.body_tex)
+            # the output is upside down: body rows y0..y1 land on output rows h - y1 .. h - y0
+            GL.glUniform4f(self._location(self.composite, "rect"), float(x0), float(h - y1), float(x1), float(h - y0))
+            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+            GL.glDisable(GL.GL_BLEND)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
+        if not yuv:
+            frame = np.empty((h, w, 3), np.uint8)
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.out_fb)
+            GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, frame.ctypes.data_as(ctypes.c_void_p))
+            GL.glBindVertexArray(0)
+            return frame
+        # yuv420p: the conversion x264 wants, done here on the composed frame (ffmpeg then converts nothing)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.out_tex)
+        for program, fb, size in ((self.luma, self.y_fb, (w, h)), (self.chroma, self.uv_fb, (w // 2, h // 2))):
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
+            GL.glViewport(0, 0, *size)
+            GL.glUseProgram(program)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glUseProgram(0)
+        GL.glBindVertexArray(0)
+        frame = np.empty((h * 3 // 2, w), np.uint8)
+        base = frame.ctypes.data
+        q = (w // 2) * (h // 2)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.y_fb)
+        GL.glReadPixels(0, 0, w, h, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base))
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.uv_fb)
+        for k, attachment in enumerate((GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1)):
+            GL.glReadBuffer(attachment)
+            GL.glReadPixels(0, 0, w // 2, h // 2, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base + w * h + k * q))
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
+        return frame
+
+    def delete(self) -> None:
+        """Free the GL objects (the context must be current)."""
+        if not self._ready:
+            return
+        from OpenGL import GL
+
+        for program in (self.plain, self.shadowed, self.mapper, self.composite, self.luma, self.chroma):
+            GL.glDeleteProgram(program)
+        GL.glDeleteFramebuffers(5, [self.body_fb, self.map_fb, self.out_fb, self.y_fb, self.uv_fb])
+        GL.glDeleteTextures([self.body_tex, self.map_tex, self.out_tex, self.y_tex, self.u_tex, self.v_tex])
+        GL.glDeleteVertexArrays(1, [self.vao])
+        self._ready = False
