@@ -31,7 +31,8 @@ Contact and proximity
 Timing
     speed(t) = mean over the 22 joints of |p(t+1) - p(t)| * fps (m/s), t = 0..T-2, smoothed by a centred 3-frame
     moving average (edges: the mean of the frames present). With the peak frame m = argmax speed and the
-    baseline b = min(min speed over frames 0..m, ONSET_REST (0.02 m/s: at rest)), a person whose peak - b < ONSET_MIN_RISE (0.05 m/s) has no onset;
+    baseline b = min(min speed over frames 0..m, ONSET_REST (0.02 m/s: at rest)), a person whose
+    peak - b < ONSET_MIN_RISE (0.05 m/s) has no onset;
     otherwise the onset is the first frame of the run of frames with speed(t) >= b + ONSET_FRACTION * (peak - b)
     that holds the peak (fraction 0.5: a step start from rest is found at its first moving frame).
     onset lag = (onset(reactor) - onset(actor)) / fps seconds (negative: the reactor moves before the actor).
@@ -387,9 +388,10 @@ def camera_consistency(reactor, track: CameraTrack, fps: float) -> dict[str, flo
     heads = head_directions(r)
     v_head = np.diff(r[:, HEAD], axis=0) * fps
     v_cam = np.diff(cam.centres, axis=0) * fps
+    turn_gap = np.abs(_yaw_rate_deg(heads, fps) - _yaw_rate_deg(cam.view_directions, fps))
     return {"camera_angle": float(_angles_deg(heads, cam.view_directions).mean()),
             "camera_speed_gap": float(np.linalg.norm(v_head - v_cam, axis=-1).mean()),
-            "camera_turn_gap": float(np.abs(_yaw_rate_deg(heads, fps) - _yaw_rate_deg(cam.view_directions, fps)).mean())}
+            "camera_turn_gap": float(turn_gap.mean())}
 
 
 # ----------------------------------------------------------------------------------- one clip, many clips
