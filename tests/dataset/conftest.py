@@ -52,7 +52,7 @@ def add_clip(ws: Workspace, rng: np.random.Generator, clip_id: str, source: str,
     extra = {}
     if actor:
         extra["actor_joints"] = rel.replace("features_reactor", "joints_actor")
-        save_npy(ws.root / extra["actor_joints"], actor_joints(n))
+        save_npy(ws.root / extra["actor_joints"], actor_joints(n + 1))  # joints: one frame more than features
     ws.catalog.add_clip(clip_id=clip_id, source=source, sequence_id=sequence, n_frames=n, reactor="r", actor="a",
                         reactor_features=rel, labels=labels, status=status, licence=f"{source} licence",
                         provenance={"source": source, "redistributable": redistributable}, **extra)

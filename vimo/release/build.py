@@ -391,18 +391,21 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
 
 
 def _write_actor_joints(target: Path, p: ReleasePair, problems: list[str]) -> bool:
-    """Copy an original pair's actor joints (checked: (T, 22, 3) finite, T = the reactor's frames); a bad file
+    """Copy an original pair's actor joints (checked: (T, 22, 3) finite, T = the features' rows + 1); a bad file
     leaves the pair without two-person measures and is reported in meta/info.json, the build goes on."""
     try:
         joints = atomic.load_npy(p.actor_joints_path, what="actor joints")
     except VimoError as exc:
         problems.append(f"{p.pair_id}: {exc.one_line()}")
         return False
-    if joints.shape != (p.n_frames, 22, 3) or not np.isfinite(joints).all():
+    # a clip's joint tracks have one frame more than its 263-d features (the last frame has no velocity); the
+    # release keeps the frames the features (and joints/) describe
+    if joints.ndim != 3 or joints.shape[1:] != (22, 3) or joints.shape[0] not in (p.n_frames, p.n_frames + 1) \
+            or not np.isfinite(joints).all():
         problems.append(f"{p.pair_id}: {p.actor_joints_path}: actor joints have shape {joints.shape} or NaN/inf, "
-                        f"expected ({p.n_frames}, 22, 3) (fix: re-convert the clip)")
+                        f"expected ({p.n_frames + 1}, 22, 3) (fix: re-convert the clip)")
         return False
-    atomic.save_npy(target, joints.astype(np.float32))
+    atomic.save_npy(target, joints[:p.n_frames].astype(np.float32))
     return True
 
 
