@@ -428,6 +428,7 @@ class Bench:
         rep_times: list[float] = []
 
         bases: list[tuple[int, ...]] = []  # first replication: the base tokens of each pair's FID row
+        reaction = ReactionBench.for_set(self, s)
 
         def once(i: int) -> dict[str, float]:
             t0 = time.perf_counter()
@@ -441,10 +442,15 @@ class Bench:
                     gen_rows.append(emb[:, -1])  # FID/Diversity rows of MM batches: the last generation
                     if codes is not None:
                         bases.extend(codes[cfg.mm_repeats - 1::cfg.mm_repeats])
+                    if reaction is not None:
+                        reaction.add(i, s.batches[b], gen[cfg.mm_repeats - 1::cfg.mm_repeats])
                 else:
-                    gen_rows.append(self.embed(ev, self.generate(hero, video, lens, base_out=codes), lens))
+                    gen = self.generate(hero, video, lens, base_out=codes)
+                    gen_rows.append(self.embed(ev, gen, lens))
                     if codes is not None:
                         bases.extend(codes)
+                    if reaction is not None:
+                        reaction.add(i, s.batches[b], gen)
             gen_emb = np.concatenate(gen_rows)
             values = {"fid": M.fid(gt_emb, gen_emb), "diversity_real": M.diversity(gt_emb, times, rng),
                       "diversity": M.diversity(gen_emb, times, rng)}
@@ -468,9 +474,13 @@ class Bench:
             "compared_tokens": common, "diversity_ratio": float(div / div_real) if div_real > 0 else None}}
         if vid_emb is not None:
             sanity["chance"] = chance_test(vid_emb, gt_emb, cfg.batch_size)
-        return {"size": n, "diversity_times": times, "mm_videos": int(sum(len(t[2]) for t in tensors[:cfg.mm_batches]))
-                if mm_ok else 0, "metrics": {k: v.as_dict() for k, v in reps.items()}, "notes": notes,
-                "replication_s": float(np.mean(rep_times)), "sanity": sanity}
+        out = {"size": n, "diversity_times": times, "mm_videos": int(sum(len(t[2]) for t in tensors[:cfg.mm_batches]))
+               if mm_ok else 0, "metrics": {k: v.as_dict() for k, v in reps.items()}, "notes": notes,
+               "replication_s": float(np.mean(rep_times)), "sanity": sanity}
+        if reaction is not None:
+            out["reaction"] = reaction.result()
+            self.timing["reaction_measures_s"] = self.timing.get("reaction_measures_s", 0.0) + reaction.seconds
+        return out
 
     # --- sanity ladder ---------------------------------------------------------------------------------------
 
@@ -852,6 +862,98 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     write_text(out / "report.md", render_report(results))
     plot_results(results, out)
     return results
+
+
+# --- reaction measures (docs/benchmark.md §8) -----------------------------------------------------------------
+
+#: voxel edge (m) of the penetration volume in the benchmark (the card's is 1 cm): 20 replications of every
+#: original test pair stay a small share of the bench's time
+BENCH_VOXEL = 0.02
+
+
+class ReactionBench:
+    """The reaction measures of one evaluated set's original pairs (video showing their own actor, whose joints
+    the release carries): the real reactions on the evaluated crops, and each replication's generations
+    (`add`), summarised per replication and over replications (mean, 95 % CI) by `result`."""
+
+    def __init__(self, bench: "Bench", s: EvalSet, rows: dict[int, dict[str, Any]]):
+        from vimo.metrics.reaction import ReactionReference, clip_measures
+        from vimo.release.measures import load_actor, load_camera
+
+        t0 = time.perf_counter()
+        self.bench, self.s, self.rows = bench, s, rows
+        self.fps = 20.0
+        self.actor = {i: np.asarray(load_actor(bench.release.root, r), np.float64) for i, r in rows.items()}
+        self.camera = {i: load_camera(bench.release.root, r) for i, r in rows.items()}
+        self.crops = {c.index: c for batch in s.batches for c in batch if c.index in rows}
+        self.real = {}
+        for i, c in self.crops.items():
+            joints = recover_from_ric(bench.motions[s.pairs[i][1]][c.start:c.start + c.length])
+            self.real[i] = clip_measures(joints, self.actor[i][c.start:c.start + c.length], self.fps,
+                                         camera=self._camera(i), voxel=BENCH_VOXEL)
+        self.reference = ReactionReference.from_clips(list(self.real.values())) if self.real else None
+        self.generated: dict[int, dict[int, Any]] = {}
+        self.seconds = time.perf_counter() - t0
+
+    @classmethod
+    def for_set(cls, bench: "Bench", s: EvalSet) -> "ReactionBench | None":
+        """For the test set of a release with original pairs; None for other sets and older releases."""
+        from vimo.release import read_manifest
+        from vimo.release.measures import is_two_person
+
+        if s.name != "test" or not (bench.release.root / "manifest.csv").is_file():
+            return None
+        by_pair = {(r["video_path"], r["motion_path"]): r for r in read_manifest(bench.release.root)
+                   if is_two_person(r)}
+        rows = {i: by_pair[p] for i, p in enumerate(s.pairs) if p in by_pair}
+        return cls(bench, s, rows) if rows else None
+
+    def _camera(self, i: int):
+        cam = self.camera[i]
+        if cam is None or self.crops[i].start == 0:
+            return cam
+        from vimo.metrics.reaction import CameraTrack
+
+        skip = int(round(self.crops[i].start / self.fps * cam.fps))
+        return CameraTrack(cam.camera_to_world[skip:], cam.fps, cam.width, cam.height, cam.yfov_rad)
+
+    def add(self, replication: int, batch: list[Crop], generated: np.ndarray) -> None:
+        """One batch of a replication: (B, L, 263) RVQ-normalised generations of the batch's crops."""
+        from vimo.metrics.reaction import clip_measures
+
+        t0 = time.perf_counter()
+        bench = self.bench
+        for k, c in enumerate(batch):
+            if c.index not in self.rows:
+                continue
+            features = generated[k, :c.length] * bench.rvq_std + bench.rvq_mean
+            joints = recover_from_ric(features)
+            self.generated.setdefault(replication, {})[c.index] = clip_measures(
+                joints, self.actor[c.index][c.start:c.start + c.length], self.fps, camera=self._camera(c.index),
+                voxel=BENCH_VOXEL)
+        self.seconds += time.perf_counter() - t0
+
+    def result(self) -> dict[str, Any]:
+        """{"pairs", "real": summary, "generated": name -> Replicated dict, "per_pair": real and first-replication
+        generated measures per test pair (for rank correlations with human ratings)}."""
+        from vimo.metrics.reaction import summarise
+
+        t0 = time.perf_counter()
+        real = summarise(list(self.real.values()))
+        per_rep = [summarise(list(clips.values()), self.reference) for _, clips in sorted(self.generated.items())]
+        generated = {}
+        for key in per_rep[0] if per_rep else []:
+            values = [r[key] for r in per_rep if r.get(key) is not None]
+            if values:
+                generated[key] = M.Replicated(values).as_dict()
+        first = self.generated.get(min(self.generated, default=0), {})
+        per_pair = {self.rows[i]["pair_id"]: {"frames": self.crops[i].length, "start": self.crops[i].start,
+                                              "real": self.real[i].as_dict(),
+                                              "generated": first[i].as_dict() if i in first else None}
+                    for i in sorted(self.real)}
+        self.seconds += time.perf_counter() - t0
+        return {"pairs": len(self.rows), "fps": self.fps, "voxel_m": BENCH_VOXEL, "real": real,
+                "generated": generated, "per_pair": per_pair, "seconds": self.seconds}
 
 
 # --- samples for human evaluation ----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Metrics of the HERO / T2M evaluation protocol, over evaluator embeddings (N, D) float.
 
 FID, Diversity, MultiModality (Guo et al. 2022, as HERO computes them), MPJPE for the RVQ-VAE reconstruction,
-and, from an evaluator with a video branch, video->reaction R-precision and matching score. Each metric is a
+and, from an evaluator with a video branch, video->reaction R-precision and matching score; Spearman's rank
+correlation (automatic measures against human ratings). The reaction measures (penetration, contact, timing,
+viewpoint), which need no evaluator, are `vimo.metrics.reaction` (re-exported here as `reaction`). Each metric is a
 stateful class (`update` / `compute` / `reset`, `higher_is_better`) with a functional twin; `Replications`
 collects 20 replications into mean ± 1.96·std/√n (population std, as the official code) with the raw values.
 
@@ -17,6 +19,7 @@ import numpy as np
 from scipy import linalg
 
 from vimo.errors import VimoError
+from vimo.metrics import reaction  # noqa: F401  (the reaction measures, next to the evaluator metrics)
 
 #: official protocol constants (text-to-motion `final_evaluations.py`; HERO keeps them)
 REPLICATIONS = 20
@@ -187,6 +190,37 @@ def r_precision(query, target, *, batch_size: int = 32, top_k: int = 3) -> tuple
     if not rows:
         raise MetricError("R-precision has no rows", fix="pass at least one matched pair")
     return hits / rows, distance / rows
+
+
+# --- rank correlation ------------------------------------------------------------------------------------------
+
+
+def ranks(values) -> np.ndarray:
+    """1-based ranks of a 1-D sample, ties sharing their mean rank."""
+    x = np.asarray(values, np.float64).ravel()
+    order = np.argsort(x, kind="mergesort")
+    r = np.empty(x.size, np.float64)
+    r[order] = np.arange(1, x.size + 1)
+    for v in np.unique(x):
+        tie = x == v
+        if tie.sum() > 1:
+            r[tie] = r[tie].mean()
+    return r
+
+
+def spearman(a, b) -> float | None:
+    """Spearman's rank correlation of two paired samples (Pearson correlation of their tie-averaged ranks); None
+    for fewer than 3 pairs or a constant sample (undefined)."""
+    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if x.shape != y.shape:
+        raise MetricError(f"paired samples have {x.size} and {y.size} values", fix="pass one value per item to both")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        return None
+    rx, ry = ranks(x) - (x.size + 1) / 2, ranks(y) - (y.size + 1) / 2
+    denom = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    return None if denom == 0 else float((rx * ry).sum() / denom)
 
 
 # --- stateful metrics (accumulated over batches; the bench accumulates MPJPE over the test motions) ---------

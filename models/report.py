@@ -288,6 +288,8 @@ def render_report(results: dict[str, Any]) -> str:
     notes += [f"- {n}" for n in (rec or {}).get("notes", [])]
     if notes:
         lines += ["", "Notes:", *dict.fromkeys(notes)]
+    if (results["sets"].get("test") or {}).get("reaction"):
+        lines += ["", *render_reaction(results["sets"]["test"]["reaction"])]
     lines += ["", *render_ladder(results)]
     if results.get("variants"):
         lines += ["", *render_variants(results)]
@@ -401,6 +403,51 @@ def render_variants(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: reaction measures of the report and the leaderboard: key -> (label, unit, direction)
+REACTION_MEASURES = {
+    "penetration_frames": ("penetrating frames", "share", "↓"), "penetration_depth": ("penetration depth", "m", "↓"),
+    "penetration_volume": ("penetration volume", "cm³", "↓"), "contact_frames": ("contact frames", "share", "→"),
+    "min_distance": ("min distance", "m", "→"), "proximity_w1": ("proximity distance to real", "m", "↓"),
+    "onset_lag": ("onset lag", "s", "→"), "early_reactions": ("reacting early", "share", "↓"),
+    "onset_lag_w1": ("onset-lag distance to real", "s", "↓"), "facing_angle": ("facing angle", "°", "↓"),
+    "facing_frames": ("facing frames", "share", "↑"), "camera_angle": ("head-camera angle", "°", "↓"),
+    "camera_speed_gap": ("head-camera speed gap", "m/s", "↓"), "camera_turn_gap": ("head-camera turn gap", "°/s", "↓"),
+}
+#: the reaction measures a leaderboard row carries
+LEADERBOARD_REACTION = ("penetration_frames", "proximity_w1", "onset_lag_w1", "facing_angle")
+
+
+def render_reaction(reaction: dict[str, Any]) -> list[str]:
+    """The reaction measures of the generated reactions next to the real pairs' (docs/benchmark.md §8)."""
+    lines = ["## Reaction measures (original test pairs)", "",
+             f"{reaction['pairs']} test pairs whose video shows their own actor (extra T2/T3 reactions and external "
+             "videos are not measured); generated: mean ± 95 % CI over the replications; → closest to the real "
+             "pairs is best. Definitions: docs/benchmark.md §8 of vimo.", "",
+             "| Measure | Unit | Real | Generated |", "|---|---|---|---|"]
+    real, gen = reaction["real"], reaction["generated"]
+    for key, (label, unit, direction) in REACTION_MEASURES.items():
+        if key not in gen and real.get(key) is None:
+            continue
+        r = real.get(key)
+        lines.append(f"| {label}{direction} | {unit} | {'-' if r is None else f'{r:.3f}'} | "
+                     f"{_fmt(gen.get(key))} |")
+    lines += ["", f"Computed in {reaction.get('seconds', 0.0):.1f} s (voxel {reaction.get('voxel_m', 0):.2f} m)."]
+    return lines
+
+
+def render_correlations(correlations: dict[str, Any]) -> list[str]:
+    """Rank correlations of the automatic measures with the human plausibility scores."""
+    lines = ["", "Which automatic measure agrees with people: Spearman rank correlation with the mean reaction "
+             "plausibility (per rated sample for the reaction measures, per variant for FID; a lower-is-better "
+             "measure that agrees with people correlates negatively).", "",
+             "| Measure | Level | n | Spearman ρ |", "|---|---|---|---|"]
+    for key, c in correlations.items():
+        label = REACTION_MEASURES.get(key, (key.upper() if key == "fid" else key,))[0]
+        rho = c.get("rho")
+        lines.append(f"| {label} | {c['level']} | {c['n']} | {'-' if rho is None else f'{rho:+.2f}'} |")
+    return lines
+
+
 def render_human_eval(results: dict[str, Any]) -> list[str]:
     """One table per human-evaluation round: mean scores per variant with 95 % CI, and the round's agreement."""
     lines = ["## Human evaluation"]
@@ -416,6 +463,8 @@ def render_human_eval(results: dict[str, Any]) -> list[str]:
             a_int = agree.get("alpha_interval", {}).get(dim)
             lines.append(f"- Krippendorff's alpha, {dim.replace('_', ' ')}: ordinal "
                          f"{'-' if a_ord is None else f'{a_ord:.3f}'}, interval {'-' if a_int is None else f'{a_int:.3f}'}")
+        if h.get("correlations"):
+            lines += render_correlations(h["correlations"])
     return lines
 
 
@@ -585,6 +634,12 @@ def leaderboard_rows(results: Iterable[dict[str, Any]], set_name: str = "test",
             if key in m:
                 row[key] = m[key]["mean"]
                 row[f"{key}_ci95"] = m[key]["ci95"]
+        reaction = r["sets"][set_name].get("reaction") or {}
+        for key in LEADERBOARD_REACTION:
+            if key in reaction.get("generated", {}):
+                row[key] = reaction["generated"][key]["mean"]
+                row[f"{key}_ci95"] = reaction["generated"][key]["ci95"]
+                row[f"{key}_real"] = reaction["real"].get(key)
         row["folder"] = str(Path(r["_path"]).parent)
         rows.append(row)
     ranked = sorted((row for row in rows if _finite(row["fid"])), key=lambda row: row["fid"])
@@ -630,12 +685,22 @@ def leaderboard_markdown(rows: list[dict[str, Any]], evaluator_id: str) -> str:
     lines = [f"Evaluator `{evaluator_id}`; ± = 95 % CI; checkpoints selected on "
              f"{SELECT_ON_LABELS.get(rows[0].get('select_on', 'test'), rows[0].get('select_on'))}.", "",
              "| Rank | Release | Split | Selected on | Valid | Train pairs | Test set | Test pairs | FID↓ | Diversity→ | "
-             "Real diversity | MModality↑ |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Real diversity | MModality↑ | Penetrating frames↓ (real) | Proximity W1↓ | Onset-lag W1↓ | "
+             "Facing angle↓ (real) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def reaction_cell(row, key, real: bool = False):
+        if key not in row:
+            return "-"
+        ref = row.get(f"{key}_real")
+        return cell(row, key) + (f" ({ref:.3f})" if real and ref is not None else "")
+
     for r in rows:
         lines.append(f"| {'-' if r['rank'] is None else r['rank']} | {r['release']} | {r.get('split', 'base')} | {r.get('select_on', '-')} | "
                      f"{'yes' if r.get('valid') else 'INVALID'} | {r['n_train']} | "
                      f"`{r.get('test_list', 'test.txt')}` | {r['n_test']} | {cell(r, 'fid')} | "
-                     f"{cell(r, 'diversity')} | {cell(r, 'diversity_real')} | {cell(r, 'multimodality')} |")
+                     f"{cell(r, 'diversity')} | {cell(r, 'diversity_real')} | {cell(r, 'multimodality')} | "
+                     f"{reaction_cell(r, 'penetration_frames', True)} | {reaction_cell(r, 'proximity_w1')} | "
+                     f"{reaction_cell(r, 'onset_lag_w1')} | {reaction_cell(r, 'facing_angle', True)} |")
     invalid = [r for r in rows if not r.get("valid", True)]
     if invalid:
         lines += ["", "INVALID rows are shown with --show-invalid only; their first reason:", "",

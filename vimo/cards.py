@@ -3,8 +3,12 @@ with the release's counts per split / broad category / sub-category / emotion / 
 distributions as PNG figures (motion lengths; videos and motions as the HERO supplement's Fig. 9
 and 10), the annotation summary of the workspace's rounds, licences, limitations and citations.
 
-`card_context` computes; `render_card` writes README.md and meta/figures/*.png. Output is
-deterministic (no dates), so a rebuilt release checksums the same.
+The reaction measures of the original pairs (penetration, contact, onset lag, facing: docs/benchmark.md §8)
+go into a section per sub-category, with a figure, the clips worth inspecting, and meta/reaction_measures.json
+(per pair, and the real pairs' distributions the benchmark compares with).
+
+`card_context` computes; `render_card` writes README.md, meta/figures/*.png and meta/reaction_measures.json.
+Output is deterministic (no dates), so a rebuilt release checksums the same.
 """
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ from vimo.errors import InputFormatError, VimoError
 from vimo.workspace import round_dir
 
 FIGURES = "meta/figures"
+REACTION_MEASURES = "meta/reaction_measures.json"
+#: outliers listed per kind in the card (the json lists all)
+MAX_OUTLIERS = 15
 HERO_CITATION = """```bibtex
 @inproceedings{yu2025hero,
   title     = {HERO: Human Reaction Generation from Videos},
@@ -285,6 +292,101 @@ def _plots(rows: list[dict[str, str]], out: Path) -> dict[str, str]:
     return figures
 
 
+def reaction_measures(release: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Measures of the release's original pairs: per pair, per sub-category and overall summaries, outliers,
+    the real pairs' reference distributions, and the pairs that could not be measured."""
+    from vimo.metrics.reaction import outliers, summarise
+    from vimo.release.measures import measure_pairs, reference_of, two_person_rows
+
+    chosen = [r for r in two_person_rows(release, rows) if r["split"] in ("train", "val", "test")]
+    problems: list[str] = []
+    measures = measure_pairs(release, chosen, problems=problems)
+    sub_of = {r["pair_id"]: r["sub_category"] for r in chosen}
+    per_sub: dict[str, Any] = {}
+    for sub in sorted(set(sub_of.values())):
+        clips = [m for pid, m in measures.items() if sub_of[pid] == sub]
+        if clips:
+            per_sub[sub] = {"pairs": len(clips), **summarise(clips)}
+    return {"format": "vimo-reaction-measures-v1",
+            "pairs": {pid: m.as_dict() for pid, m in sorted(measures.items())},
+            "by_sub_category": per_sub, "all": {"pairs": len(measures), **summarise(list(measures.values()))}
+            if measures else {"pairs": 0},
+            "reference": reference_of(measures).as_dict() if measures else None,
+            "outliers": outliers(measures), "problems": problems,
+            "other_actor_pairs": sum(r.get("video_actor") == "other" for r in rows)}
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f} %"
+
+
+def _reaction_text(data: Mapping[str, Any], figure: str | None) -> str:
+    n = data["all"]["pairs"]
+    if not n:
+        return ("_No original pair of this release carries its actor's joints, so no two-person measure is "
+                "given._")
+    parts = [f"Measured on the {n} base pairs whose video shows their own actor (the actor's joints are in "
+             f"`actor_joints/`); {data['other_actor_pairs']} pairs react to a video of another person or scene "
+             "(extra T2/T3 reactions, external videos) and are not measured. Bodies are capsules on the 22-joint "
+             "skeleton; formulas in docs/benchmark.md §8 of vimo. Penetration: share of frames deeper than 1 cm "
+             "and mean depth; contact: share of frames under 2 cm apart; onset lag: reactor onset minus actor onset "
+             "(negative: the reactor moves first); facing: angle between the head direction and the actor."]
+    table = []
+    for name, s in [*data["by_sub_category"].items(), ("**all**", data["all"])]:
+        table.append([name, s["pairs"], _pct(s["penetration_frames"]), f"{100 * s['penetration_depth']:.1f}",
+                      _pct(s["contact_frames"]), f"{s['min_distance']:.2f}", _fmt(s["onset_lag"]),
+                      _pct(s["early_reactions"]), f"{s['facing_angle']:.0f}", _pct(s["facing_frames"])])
+    parts.append(_table(["sub-category", "pairs", "penetrating frames", "depth (cm)", "contact frames",
+                         "min distance (m)", "onset lag (s)", "reacting early", "facing angle (°)",
+                         "facing frames"], table))
+    cams = data["all"].get("camera_angle")
+    if cams is not None:
+        parts.append(f"Rendered videos with a camera track: mean angle between the reactor's head and the camera "
+                     f"{cams:.0f}°, head-vs-camera speed gap {data['all']['camera_speed_gap']:.2f} m/s, turn gap "
+                     f"{data['all']['camera_turn_gap']:.0f}°/s.")
+    if figure:
+        parts.append(f"![Reaction measures]({figure})")
+    lines = []
+    names = {"penetrating": "penetrating (a frame deeper than 5 cm)", "never_facing": "never facing the actor",
+             "reacting_early": "reacting before the action"}
+    for kind, ids in data["outliers"].items():
+        shown = ", ".join(f"`{i}`" for i in ids[:MAX_OUTLIERS])
+        more = f" and {len(ids) - MAX_OUTLIERS} more" if len(ids) > MAX_OUTLIERS else ""
+        lines.append(f"- {names[kind]}: {len(ids)} pairs{': ' + shown + more if ids else ''}")
+    parts.append("Clips to inspect (all of them, with every measure, in `meta/reaction_measures.json`):\n\n"
+                 + "\n".join(lines))
+    if data["problems"]:
+        parts.append(f"{len(data['problems'])} pairs could not be measured: " + "; ".join(data["problems"][:5]))
+    return "\n\n".join(parts)
+
+
+def _reaction_plot(data: Mapping[str, Any], out: Path) -> str | None:
+    if not data["pairs"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = data["reference"]
+    edges = np.asarray(ref["proximity_edges"])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].stairs(np.asarray(ref["proximity"]) / max(1.0, sum(ref["proximity"])), edges, fill=True)
+    axes[0].axvline(0.0, color="k", lw=0.8)
+    axes[0].set_xlabel("clearance between the bodies (m), all frames")
+    axes[0].set_ylabel("share of frames")
+    lags = ref["lags"]
+    axes[1].hist(np.clip(lags, -3.0, 3.0), bins=np.arange(-3.0, 3.01, 0.25))
+    axes[1].axvline(0.0, color="k", lw=0.8)
+    axes[1].set_xlabel("onset lag (s): reactor after actor (clipped to ±3)")
+    axes[1].set_ylabel("pairs")
+    axes[2].hist([p["facing_angle"] for p in data["pairs"].values()], bins=np.arange(0, 181, 10))
+    axes[2].set_xlabel("mean facing angle per pair (°)")
+    axes[2].set_ylabel("pairs")
+    fig.suptitle("Reaction measures of the original pairs")
+    return _save(fig, out / "reaction_measures.png")
+
+
 def _save(fig: Any, path: Path) -> str:
     import io
 
@@ -406,6 +508,10 @@ def render_card(release: str | Path, *, out: str | Path, workspace: str | Path |
     rows = ctx.pop("_rows")
     figures = _plots(rows, out / FIGURES)
     ctx.update({f"figure_{k}": f"{FIGURES}/{v}" for k, v in figures.items()})
+    measures = reaction_measures(release, rows)
+    atomic.write_json(out / REACTION_MEASURES, measures)
+    plot = _reaction_plot(measures, out / FIGURES)
+    ctx["reaction_measures"] = _reaction_text(measures, plot and f"{FIGURES}/{plot}")
     ctx["annotation_summary"] = _annotation_text(annotation_summary(workspace), rows)
     try:
         text = load_template(template).substitute(ctx)

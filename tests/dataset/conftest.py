@@ -23,21 +23,54 @@ def _features(rng: np.random.Generator, n: int) -> np.ndarray:
     return (rng.normal(size=(n, 263)) * 0.1).astype(np.float32)
 
 
+def actor_joints(n: int, distance: float = 1.5) -> np.ndarray:
+    """(n, 22, 3) float32: a person standing `distance` metres in front of the reactor (the HumanML3D rest pose
+    with its pelvis at 0.9 m), facing it."""
+    from vimo.motion.skeleton import PARENTS, TARGET_OFFSETS
+
+    pose = np.zeros((22, 3))
+    for k in range(1, 22):
+        pose[k] = pose[PARENTS[k]] + TARGET_OFFSETS[k] * [-1, 1, -1]
+    return np.repeat((pose + [0.0, 0.9, distance])[None], n, axis=0).astype(np.float32)
+
+
+def camera_doc(frames: int, fps: float = 20.0) -> dict:
+    """A vimo-camera-track-v1 document: a camera 2 m behind the clip's origin, 1.6 m up, looking at +Z."""
+    pose = np.eye(4)
+    pose[:3, 2] = [0.0, 0.0, -1.0]
+    pose[:3, 0] = [-1.0, 0.0, 0.0]
+    pose[:3, 3] = [0.0, 1.6, -2.0]
+    return {"format": "vimo-camera-track-v1", "fps": fps, "width": 64, "height": 48, "yfov_rad": 0.7,
+            "convention": "opengl-camera-to-world", "frame": "clip", "camera_to_world": [pose.tolist()] * frames}
+
+
 def add_clip(ws: Workspace, rng: np.random.Generator, clip_id: str, source: str, sequence: str, labels: dict,
-             *, redistributable: bool, n_frames: int | None = None, status: str = "ok") -> None:
+             *, redistributable: bool, n_frames: int | None = None, status: str = "ok", actor: bool = False) -> None:
     n = int(n_frames or rng.integers(30, 160))
     rel = f"clips/{clip_id.replace('/', '_')}/features_reactor.npy"
     save_npy(ws.root / rel, _features(rng, n))
+    extra = {}
+    if actor:
+        extra["actor_joints"] = rel.replace("features_reactor", "joints_actor")
+        save_npy(ws.root / extra["actor_joints"], actor_joints(n + 1))  # joints: one frame more than features
     ws.catalog.add_clip(clip_id=clip_id, source=source, sequence_id=sequence, n_frames=n, reactor="r", actor="a",
                         reactor_features=rel, labels=labels, status=status, licence=f"{source} licence",
-                        provenance={"source": source, "redistributable": redistributable})
+                        provenance={"source": source, "redistributable": redistributable}, **extra)
 
 
 def add_video(ws: Workspace, video_id: str, kind: str, clip_id: str | None, parent: str | None = None,
-              redistributable: bool | None = None) -> None:
+              redistributable: bool | None = None, camera_frames: int | None = None) -> None:
+    import hashlib
+    import json
+
     rel = f"videos/{kind}/{video_id}.mp4"
     write_bytes(ws.root / rel, f"fake mp4 of {video_id}".encode())
     prov = {} if redistributable is None else {"redistributable": redistributable}
+    if camera_frames is not None:
+        data = json.dumps(camera_doc(camera_frames)).encode()
+        write_bytes(ws.root / f"videos/{kind}/{video_id}.camera.json", data)
+        prov["camera_track"] = {"file": f"{video_id}.camera.json", "sha256": hashlib.sha256(data).hexdigest(),
+                                "frames": camera_frames}
     ws.catalog.add_video(video_id=video_id, kind=kind, clip_id=clip_id, parent_video_id=parent, path=rel,
                          provenance=prov)
 
@@ -51,7 +84,7 @@ def build_workspace(root: Path, *, seed: int = 0, interx: bool = True) -> Path:
         for seq, activity in HARMONY:
             for seg in range(3):
                 cid = f"harmony4d/{seq}/{seg}"
-                add_clip(ws, rng, cid, "harmony4d", seq, {"activity": activity}, redistributable=True)
+                add_clip(ws, rng, cid, "harmony4d", seq, {"activity": activity}, redistributable=True, actor=True)
                 add_video(ws, f"h4d-{seq.replace('/', '-')}-{seg}", "real", cid)
                 ws.catalog.add_pair(pair_id=f"h4d-{seq.split('/')[-1]}-{seg}",
                                     video_id=f"h4d-{seq.replace('/', '-')}-{seg}", clip_id=cid, status="accepted",
@@ -62,8 +95,10 @@ def build_workspace(root: Path, *, seed: int = 0, interx: bool = True) -> Path:
                 for a, name in INTERX_ACTIONS.items():
                     seq = f"G{g:03d}T000A{a:03d}R000"
                     cid = f"interx/{seq}"
-                    add_clip(ws, rng, cid, "interx", seq, {"action_id": a, "action": name}, redistributable=False)
-                    add_video(ws, f"ix-{seq}-render", "rendered", cid)
+                    add_clip(ws, rng, cid, "interx", seq, {"action_id": a, "action": name}, redistributable=False,
+                             actor=True)
+                    add_video(ws, f"ix-{seq}-render", "rendered", cid,
+                              camera_frames=ws.catalog.get("clips", cid)["n_frames"])
                     add_video(ws, f"ix-{seq}", "restyled", cid, parent=f"ix-{seq}-render")
                     ws.catalog.add_pair(pair_id=f"ix-{seq}", video_id=f"ix-{seq}", clip_id=cid, status="accepted",
                                         origin="source", motion_quality=float(rng.uniform(3, 5)),

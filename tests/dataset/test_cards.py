@@ -89,3 +89,34 @@ def test_length_histogram_counts(built_release):
     lengths = np.array([int(r["n_frames"]) for r in rows if r["split"] in ("train", "val", "test")])
     text = (built_release / "README.md").read_text()
     assert f"Motion lengths: {lengths.min()}-{lengths.max()} frames" in text
+
+
+def test_card_gives_reaction_measures_per_sub_category_and_lists_a_penetrating_pair(built_release, tmp_path):
+    import shutil
+
+    from vimo.release.measures import two_person_rows
+
+    release = tmp_path / "release"
+    shutil.copytree(built_release, release)
+    rows = [r for r in two_person_rows(release) if r["split"] in ("train", "val", "test")]
+    target = rows[0]
+    # the actor put exactly where the reactor is: every frame overlaps by twice the largest capsule radius
+    np.save(release / target["actor_joints_path"], np.load(release / target["joints_path"]))
+    render_card(release, out=release)
+    text = (release / "README.md").read_text()
+    data = json.loads((release / "meta" / "reaction_measures.json").read_text())
+    assert data["all"]["pairs"] == len(rows) and set(data["pairs"]) == {r["pair_id"] for r in rows}
+    assert data["pairs"][target["pair_id"]]["max_penetration_depth"] == pytest.approx(0.24)
+    assert data["pairs"][target["pair_id"]]["penetration_frames"] == 1.0
+    assert target["pair_id"] in data["outliers"]["penetrating"]
+    section = text[text.index("### Reaction measures"):text.index("## Dataset Creation")]
+    assert f"`{target['pair_id']}`" in section.split("penetrating (a frame deeper than 5 cm)")[1].splitlines()[0]
+    for sub in {r["sub_category"] for r in rows}:
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {sub} |"))
+        n = sum(r["sub_category"] == sub for r in rows)
+        assert line.split("|")[2].strip() == str(n)
+        assert data["by_sub_category"][sub]["pairs"] == n
+    other = sum(r["video_actor"] == "other" for r in read_manifest(release))
+    assert f"{other} pairs react to a video of another person" in section
+    assert "meta/figures/reaction_measures.png" in section
+    assert (release / "meta" / "figures" / "reaction_measures.png").stat().st_size > 1000

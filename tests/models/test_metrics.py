@@ -139,3 +139,23 @@ def test_replications_confidence_interval():
         reps.update({"div": 1.0})
     with pytest.raises(MetricError, match="not finite"):
         M.Replicated([1.0, float("nan")])
+
+
+# --- rank correlation ---------------------------------------------------------------------------------------
+
+
+def test_spearman_matches_scipy_with_ties_and_hand_cases():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, 40).astype(float)   # many ties
+    b = a + rng.normal(size=40)
+    assert M.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    assert M.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert M.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks [1, 2, 3] vs [1.5, 1.5, 3]: d = (-1, -0.5, 0) etc. -> Pearson of ranks = 0.8660
+    assert M.spearman([1, 2, 3], [5, 5, 9]) == pytest.approx(math.sqrt(3) / 2)
+    assert M.spearman([1, 2], [1, 2]) is None and M.spearman([1, 1, 1], [1, 2, 3]) is None
+    assert M.spearman([1, 2, np.nan, 4], [1, 2, 3, 4]) == pytest.approx(1.0)   # unpaired values dropped
+    with pytest.raises(MetricError):
+        M.spearman([1, 2, 3], [1, 2])

@@ -46,6 +46,12 @@ def mapping_path(bench_dir: str | Path, name: str) -> Path:
     return Path(bench_dir) / "human_eval" / f"{name}.json"
 
 
+def joints_path(bench_dir: str | Path, name: str, task_id: str) -> Path:
+    """`<bench>/human_eval/<name>.joints/<task>.npy`: the (T, 22, 3) joints of a task's reaction (private, like
+    the mapping), read for the rank correlations of the reaction measures with the ratings."""
+    return mapping_path(bench_dir, name).with_suffix(".joints") / f"{task_id}.npy"
+
+
 def tasks_digest(tasks: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of a mapping's tasks (kept in the round's ledger record)."""
     return hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
@@ -98,6 +104,7 @@ def push_human_eval(samples: Sequence[Any], rounds: Any, bench_dir: str | Path, 
         else:
             reaction = f"human_eval/{name}/{task_id}.joints.npy"
             save_npy(rounds.media_root / reaction, s.joints)
+        save_npy(joints_path(bench_dir, name, task_id), s.joints)  # ours: the reaction measures of the sample
         tasks[task_id] = {"variant": s.variant, "video": s.pair[0], "motion": s.pair[1],
                           "input_media": inputs[s.video_path], "reaction_media": reaction,
                           "frames": int(s.joints.shape[0])}
@@ -166,6 +173,59 @@ def score_variants(ratings: Sequence[Any], tasks: dict[str, dict[str, Any]]) -> 
     return out
 
 
+def _task_plausibility(ratings: Sequence[Any]) -> dict[str, float]:
+    per_task: dict[str, list[float]] = defaultdict(list)
+    for r in ratings:
+        if r.dimension == "reaction_plausibility":
+            per_task[r.task].append(float(r.score))
+    return {t: float(np.mean(v)) for t, v in per_task.items()}
+
+
+def measure_correlations(bench_dir: str | Path, name: str, results: dict[str, Any], tasks: dict[str, dict[str, Any]],
+                         ratings: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """Spearman rank correlation with the mean reaction plausibility of each rated sample: of each reaction measure
+    (per sample whose pair is an original pair of the benchmarked release: its joints against the pair's actor)
+    and of FID (per generated variant, its test-set FID against the variant's mean plausibility)."""
+    from vimo.metrics.reaction import SUMMARY_KEYS, clip_measures
+    from vimo.models.metrics import spearman
+
+    plaus = _task_plausibility(ratings)
+    out: dict[str, dict[str, Any]] = {}
+    release = Path(results.get("provenance", {}).get("release_path", ""))
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if (release / "manifest.csv").is_file():
+        from vimo.release.layout import read_manifest
+        from vimo.release.measures import is_two_person
+
+        rows = {(r["video_path"], r["motion_path"]): r for r in read_manifest(release) if is_two_person(r)}
+    values: dict[str, list[float]] = defaultdict(list)
+    scores: list[float] = []
+    for task_id, info in sorted(tasks.items()):
+        row = rows.get((info["video"], info["motion"]))
+        path = joints_path(bench_dir, name, task_id)
+        if row is None or task_id not in plaus or not path.is_file():
+            continue
+        joints = np.load(path)
+        actor = np.load(release / row["actor_joints_path"])[:joints.shape[0]]
+        m = clip_measures(joints[:actor.shape[0]], actor, 20.0, volume=False).as_dict()
+        scores.append(plaus[task_id])
+        for key in SUMMARY_KEYS:
+            if key not in ("early_reactions", "penetration_volume"):
+                values[key].append(np.nan if m.get(key) is None else float(m[key]))
+    for key, vals in values.items():
+        out[key] = {"level": "sample", "n": int(np.isfinite(vals).sum()), "rho": spearman(vals, scores)}
+    variants = results.get("variants") or {}
+    fids, plaus_v = [], []
+    for variant in sorted({t["variant"] for t in tasks.values()} - {"ground_truth"}):
+        sets = (variants.get(variant) or {}).get("sets") or (results.get("sets") if not variants else None)
+        ids = [t for t, info in tasks.items() if info["variant"] == variant and t in plaus]
+        if sets and ids:
+            fids.append(sets["test"]["metrics"]["fid"]["mean"])
+            plaus_v.append(float(np.mean([plaus[t] for t in ids])))
+    out["fid"] = {"level": "variant", "n": len(fids), "rho": spearman(fids, plaus_v)}
+    return out
+
+
 def human_eval_report(bench_dir: str | Path, name: str, rounds: Any, *, pull: bool = True) -> dict[str, Any]:
     """Pull the round (unless `pull` is False), join its scores to the variants, add them with the round's
     agreement to `<bench>/results.json` under human_eval[name], and re-render report.md. Returns the entry."""
@@ -193,7 +253,8 @@ def human_eval_report(bench_dir: str | Path, name: str, rounds: Any, *, pull: bo
              "tasks": len(mapping["tasks"]), "variants": score_variants(ratings, mapping["tasks"]),
              "agreement": {"alpha_ordinal": finite(summary.alpha_ordinal),
                            "alpha_interval": finite(summary.alpha_interval),
-                           "pairable_tasks": summary.pairable_tasks}}
+                           "pairable_tasks": summary.pairable_tasks},
+             "correlations": measure_correlations(bench_dir, name, results, mapping["tasks"], ratings)}
     results.pop("_path", None)
     results.setdefault("human_eval", {})
     results["human_eval"].pop(name, None)

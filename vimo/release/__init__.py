@@ -6,6 +6,7 @@ in the layout the official HERO loader reads (docs/release.md §1), and export t
     build.py    pair selection, licence gate, staged build renamed into place
     verify.py   verify (checksums, rules, the release digest), diff, list
     export.py   HumanML3D export
+    measures.py reaction measures of the original pairs (joints/ + actor_joints/ + cameras/)
 """
 from vimo.release.build import (BuildResult, ReleasePair, SplitPlan, build_release, input_checksums,
                                 licence_gate, load_features, plan_splits, previous_splits, release_counts,

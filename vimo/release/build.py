@@ -23,7 +23,8 @@ from vimo.errors import InputFormatError, MotionError, VimoError
 from vimo.motion.skeleton import FEATURE_DIM
 from vimo.splits import SPLITS, SplitItem, Splits, leakage_keys, make_splits
 from vimo.taxonomy import Taxonomy, TaxonomyError
-from vimo.release.layout import (FORMAT_VERSION, INFO, MANIFEST, MANIFEST_COLUMNS, MEAN, SPLITS_DIR, STD, LicenceError,
+from vimo.release.layout import (ACTOR_JOINTS_DIR, CAMERAS_DIR, FORMAT_VERSION, INFO, MANIFEST, MANIFEST_COLUMNS,
+                                 MEAN, OTHER_ACTOR, OWN_ACTOR, SPLITS_DIR, STD, LicenceError,
                                  ReleaseError, ReleaseExistsError, motion_list, motion_path, pair_list,
                                  read_checksums, read_manifest, release_digest, write_checksums)
 from vimo.release.recipe import Recipe, load_recipe
@@ -59,6 +60,12 @@ class ReleasePair:
     keys: dict[str, tuple[str, ...]]
     motion_id: str
     score: float | None
+    own_actor: bool = False
+    """the video shows this clip's actor (real frames or a render of the actor's motion): an original pair"""
+    actor_joints_path: Path | None = None
+    """the clip's actor joints (reactor's canonical frame) for an original pair that has them"""
+    camera: tuple[Path, dict[str, Any]] | None = None
+    """(sidecar file, provenance record) of the camera track of the video (or of the render it restyles)"""
 
     @property
     def pair_id(self) -> str:
@@ -80,6 +87,36 @@ def _root_video(videos: Mapping[str, dict], video_id: str) -> str:
         seen.add(video_id)
         video_id = videos[video_id]["parent_video_id"]
     return video_id
+
+
+def shows_own_actor(videos: Mapping[str, dict], video: Mapping[str, Any], clip_id: str) -> bool:
+    """Whether a pair's video shows the actor of the pair's own clip: the video (or the video it derives from)
+    belongs to that clip and is not a render of the reactor. Extra T2/T3 reactions, matched to a video of another
+    clip, and external videos do not."""
+    seen: set[str] = set()
+    v: Mapping[str, Any] | None = video
+    while v is not None and v["video_id"] not in seen:
+        seen.add(v["video_id"])
+        if (v.get("provenance") or {}).get("subject") == "reactor":
+            return False
+        if v.get("clip_id"):
+            return v["clip_id"] == clip_id
+        v = videos.get(v.get("parent_video_id") or "")
+    return False
+
+
+def camera_sidecar(ws: Any, videos: Mapping[str, dict], video: Mapping[str, Any]) -> tuple[Path, dict] | None:
+    """The camera track recorded in the provenance of a video, or of the render it derives from (restyling
+    keeps the camera): (sidecar path next to that video, the `camera_track` record), or None."""
+    seen: set[str] = set()
+    v: Mapping[str, Any] | None = video
+    while v is not None and v["video_id"] not in seen:
+        seen.add(v["video_id"])
+        track = (v.get("provenance") or {}).get("camera_track")
+        if isinstance(track, Mapping) and track.get("file"):
+            return ws.resolve(v["path"]).with_name(Path(str(track["file"])).name), dict(track)
+        v = videos.get(v.get("parent_video_id") or "")
+    return None
 
 
 def _mean_score(pair: Mapping[str, Any]) -> float | None:
@@ -180,10 +217,13 @@ def select_pairs(ws: Any, recipe: Recipe, taxonomy: Taxonomy) -> tuple[list[Rele
                             motion_source=source, motion_sequence=clip["sequence_id"],
                             video_source=vclip["source"] if vclip else None,
                             video_sequence=vclip["sequence_id"] if vclip else None)
+        own = shows_own_actor(videos, video, clip["clip_id"])
         out.append(ReleasePair(pair, video, clip, label.broad_category, taxonomy.sub(label.sub_category).group,
                                label.sub_category, label.emotion, licence_id, licence_text, redistributable,
                                features_path, video_file, n_frames, keys, safe_name(clip["clip_id"]),
-                               _mean_score(pair)))
+                               _mean_score(pair), own,
+                               ws.resolve(clip["actor_joints"]) if own and clip.get("actor_joints") else None,
+                               camera_sidecar(ws, videos, video)))
     return out, excluded
 
 
@@ -256,6 +296,9 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
     rows: dict[str, dict[str, Any]] = {}
     per_motion: dict[str, FeatureStats] = {}
     written_videos: set[str] = set()
+    actor_written: dict[str, bool] = {}
+    cameras: dict[str, str] = {}
+    reaction_problems: list[str] = []
     for p in chosen:
         motion_rel = motion_path(p.motion_id)
         joints_rel = f"joints/{p.motion_id}.npy"
@@ -270,6 +313,12 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
             (stage / video_rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(p.video_file, stage / video_rel)
             written_videos.add(video_rel)
+        actor_rel = f"{ACTOR_JOINTS_DIR}/{p.motion_id}.npy"
+        if p.actor_joints_path is not None and actor_rel not in actor_written:
+            actor_written[actor_rel] = _write_actor_joints(stage / actor_rel, p, reaction_problems)
+        two_person = p.actor_joints_path is not None and actor_written.get(actor_rel, False)
+        if p.camera is not None and vid not in cameras:
+            cameras[vid] = _write_camera(stage, vid, *p.camera, reaction_problems)
         pair = p.pair
         rows[p.pair_id] = {
             "pair_id": p.pair_id, "split": splits.split_of(p.pair_id) or "extra",
@@ -284,7 +333,9 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
             "score": None if p.score is None else round(p.score, 6), "licence_id": p.licence_id,
             "licence": p.licence, "redistributable": p.redistributable,
             "leakage_keys": ";".join(k for kind in sorted(p.keys) for k in p.keys[kind]),
-            "clip_status": p.clip["status"],
+            "clip_status": p.clip["status"], "video_actor": OWN_ACTOR if p.own_actor else OTHER_ACTOR,
+            "two_person": two_person, "actor_joints_path": actor_rel if two_person else "",
+            "camera_path": cameras.get(vid) or "",
         }
 
     progress("statistics of the train split")
@@ -330,9 +381,59 @@ def _write_tree(stage: Path, pairs: list[ReleasePair], splits: Splits, recipe: R
                                          "violations": [asdict(v) for v in splits.violations],
                                          "lists": {k: len(v) for k, v in sorted(splits.lists.items())}},
         "statistics": "Mean.npy / Std.npy over the motions of train.txt only (splits/<variant>/ over its train list)",
+        "reaction_data": {"two_person_pairs": sum(bool(r["two_person"]) for r in rows.values()),
+                          "other_actor_pairs": sum(r["video_actor"] == OTHER_ACTOR for r in rows.values()),
+                          "actor_joints": sum(actor_written.values()), "cameras": sum(map(bool, cameras.values())),
+                          "problems": reaction_problems},
     }
     atomic.write_json(stage / INFO, info)
     return info
+
+
+def _write_actor_joints(target: Path, p: ReleasePair, problems: list[str]) -> bool:
+    """Copy an original pair's actor joints (checked: (T, 22, 3) finite, T = the features' rows + 1); a bad file
+    leaves the pair without two-person measures and is reported in meta/info.json, the build goes on."""
+    try:
+        joints = atomic.load_npy(p.actor_joints_path, what="actor joints")
+    except VimoError as exc:
+        problems.append(f"{p.pair_id}: {exc.one_line()}")
+        return False
+    # a clip's joint tracks have one frame more than its 263-d features (the last frame has no velocity); the
+    # release keeps the frames the features (and joints/) describe
+    if joints.ndim != 3 or joints.shape[1:] != (22, 3) or joints.shape[0] not in (p.n_frames, p.n_frames + 1) \
+            or not np.isfinite(joints).all():
+        problems.append(f"{p.pair_id}: {p.actor_joints_path}: actor joints have shape {joints.shape} or NaN/inf, "
+                        f"expected ({p.n_frames + 1}, 22, 3) (fix: re-convert the clip)")
+        return False
+    atomic.save_npy(target, joints[:p.n_frames].astype(np.float32))
+    return True
+
+
+def _write_camera(stage: Path, video_id: str, sidecar: Path, record: Mapping[str, Any], problems: list[str]) -> str:
+    """Copy a video's camera track to cameras/<video>.json after checking it against its provenance record
+    (sha256, format, frame count); returns its release path, or '' (reported) when it does not check."""
+    from vimo.metrics.reaction import ReactionMeasureError, camera_track
+
+    rel = f"{CAMERAS_DIR}/{safe_name(video_id)}.json"
+    fix = "re-render the video (vimo render writes the camera track next to the mp4)"
+    if not sidecar.is_file():
+        problems.append(f"{video_id}: {sidecar}: camera track missing (fix: {fix})")
+        return ""
+    data = sidecar.read_bytes()
+    if record.get("sha256") and hashlib.sha256(data).hexdigest() != record["sha256"]:
+        problems.append(f"{video_id}: {sidecar}: sha256 differs from the video's provenance (fix: {fix})")
+        return ""
+    try:
+        track = camera_track(json.loads(data), path=sidecar)
+    except (ValueError, ReactionMeasureError) as exc:
+        problems.append(f"{video_id}: {exc.one_line() if isinstance(exc, VimoError) else f'{sidecar}: {exc}'}")
+        return ""
+    if record.get("frames") is not None and int(record["frames"]) != track.camera_to_world.shape[0]:
+        problems.append(f"{video_id}: {sidecar}: {track.camera_to_world.shape[0]} camera frames, the provenance "
+                        f"records {record['frames']} (fix: {fix})")
+        return ""
+    atomic.write_bytes(stage / rel, data)
+    return rel
 
 
 def release_counts(rows: list[dict[str, Any]], splits: Splits) -> dict[str, Any]:

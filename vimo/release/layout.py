@@ -4,6 +4,9 @@ builder, the verifier, the data card and vimo.models alike). The layout:
     <name>-<version>/
       vector_263/<motion_id>.npy   (T, 263) float32 reactor features
       joints/<motion_id>.npy       (T, 22, 3) float32 joints recovered from the features (metres, Y up)
+      actor_joints/<motion_id>.npy (T, 22, 3) float32 joints of the actor of an original pair, in the reactor's
+                                   canonical frame (two-person measures; the HERO loaders ignore it)
+      cameras/<video>.json         camera track of a rendered video (vimo-camera-track-v1), when it has one
       videos/<sub_category>/<video>.mp4
       Mean.npy Std.npy             (263,) float32, from the train split only
       train.txt test.txt [val.txt] "<video relpath> <motion relpath>" per line
@@ -38,6 +41,8 @@ FORMAT_VERSION = 1
 CHECKSUMS = "CHECKSUMS.sha256"
 MOTIONS_DIR = "vector_263"
 JOINTS_DIR = "joints"
+ACTOR_JOINTS_DIR = "actor_joints"
+CAMERAS_DIR = "cameras"
 VIDEOS_DIR = "videos"
 SPLITS_DIR = "splits"
 MEAN, STD = "Mean.npy", "Std.npy"
@@ -64,8 +69,10 @@ MANIFEST_COLUMNS = (
     "motion_path", "joints_path", "n_frames", "motion_sha256", "clip_id", "source", "sequence_id",
     "frame_start", "frame_end", "broad_category", "group", "sub_category", "emotion", "origin",
     "motion_quality", "reaction_plausibility", "score", "licence_id", "licence", "redistributable",
-    "leakage_keys", "clip_status",
+    "leakage_keys", "clip_status", "video_actor", "two_person", "actor_joints_path", "camera_path",
 )
+#: `video_actor` of a pair whose video shows its own clip's actor (an original pair) / another person or scene
+OWN_ACTOR, OTHER_ACTOR = "own", "other"
 
 
 class ReleaseError(VimoError):

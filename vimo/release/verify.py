@@ -13,7 +13,7 @@ from vimo.atomic import sha256_file
 from vimo.errors import VimoError
 from vimo.motion.skeleton import FEATURE_DIM
 from vimo.splits import SPLITS
-from vimo.release.layout import (CHECKSUMS, INFO, MANIFEST, MEAN, MOTIONS_DIR, STD, ReleaseError, is_digest,
+from vimo.release.layout import (CHECKSUMS, INFO, MANIFEST, MEAN, MOTIONS_DIR, OWN_ACTOR, STD, ReleaseError, is_digest,
                                  motion_list, pair_list, read_checksums, read_info, read_manifest, release_digest)
 
 # ----------------------------------------------------------------------------------- verify
@@ -178,10 +178,28 @@ def _check_structure(root: Path) -> list[Problem]:
     for split, pairs in sides.items():
         if set(pairs) != by_split.get(split, set()):
             problems.append(Problem(MANIFEST, f"rows of split {split} do not match {split}.txt"))
+    for r in rows:
+        problems += _check_two_person(root, r)
     leaks = sorted(k for k, s in keys_at.items() if len(s) > 1)
     if leaks:
         problems.append(Problem(MANIFEST, f"{len(leaks)} leakage keys in more than one split, e.g. {leaks[0]}"))
     return problems
+
+
+def _check_two_person(root: Path, row: dict[str, Any]) -> list[Problem]:
+    """An original pair's actor joints: (n_frames, 22, 3) finite; an extra pair (another actor) has none."""
+    rel = row.get("actor_joints_path") or ""
+    if not rel:
+        return []
+    if row.get("video_actor") != OWN_ACTOR:
+        return [Problem(MANIFEST, f"pair {row['pair_id']} shows another actor but names actor joints {rel}")]
+    try:
+        joints = atomic.load_npy(root / rel, what="actor joints")
+    except VimoError as exc:
+        return [Problem(rel, exc.problem)]
+    if joints.shape != (int(row["n_frames"]), 22, 3) or not np.isfinite(joints).all():
+        return [Problem(rel, f"has shape {joints.shape} or NaN/inf, expected ({row['n_frames']}, 22, 3)")]
+    return []
 
 
 def _check_motion(root: Path, rel: str) -> list[Problem]:
