@@ -118,7 +118,9 @@ def learned_bench(tmp_path_factory) -> LearnedBench:
     """`vimo bench --preset tiny` with the preset's own step budgets (RVQ 1,000, transformers 2,000, evaluator
     600 optimiser steps) on the learnable release (36 train / 6 val / 32 test pairs) with two subset lists, the
     last checkpoints kept (`--select-on none`: a 6-pair val set would make the selection a coin toss; selection
-    itself is tested in test_bench_validity.py). About 5 minutes on 2 cores; the bench and learning tests share it."""
+    itself is tested in test_bench_validity.py), evaluation batches of 8 as in the demo (pools of 8 for R-precision
+    and the chance test: the release's 6 kinds make a pool of 32 hold 5 near-twins of every pair, so even a
+    perfect kind-level evaluator would hit about 6 of 32 there, too close to chance to test reliably). About 5 minutes on 2 cores; the bench and learning tests share it."""
     import json
 
     import typer
@@ -140,6 +142,6 @@ def learned_bench(tmp_path_factory) -> LearnedBench:
     app.command("noop")(lambda: None)
     out = tmp / "b1"
     r = CliRunner().invoke(app, ["bench", str(release), "--out", str(out), "--preset", "tiny", "--replications", "3",
-                                 "--select-on", "none", "--no-progress"])
+                                 "--select-on", "none", "--batch-size", "8", "--no-progress"])
     assert r.exit_code == 0, r.output
     return LearnedBench(tmp, release, out, json.loads((out / "results.json").read_text()))

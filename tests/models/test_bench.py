@@ -54,8 +54,8 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
     assert res["sets"]["test"]["size"] == 32 and res["sets"]["wave"]["size"] == n_wave > 0
     assert any("train_t2.txt" in n for n in res["sets"]["test"]["notes"])
     test = res["sets"]["test"]
-    # 32 test motions <= 300: HERO's rule asks 13 pairs; MultiModality on the first 3 batches (one of 32)
-    assert test["diversity_times"] == 13 and test["mm_videos"] == 32
+    # 32 test motions <= 300: HERO's rule asks 13 pairs; MultiModality on the first 3 batches (of 8)
+    assert test["diversity_times"] == 13 and test["mm_videos"] == 24
     for key in ("fid", "diversity", "diversity_real", "multimodality", "r_precision_top1", "matching_score"):
         m = test["metrics"][key]
         assert len(m["values"]) == 3 and all(math.isfinite(v) for v in m["values"])
@@ -70,7 +70,7 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
         assert all(math.isfinite(ladder[k]) for k in ("real_vs_real", "reconstruction", "random_codes",
                                                        "constant_codes")), name
         assert s["sanity"]["collapse"]["pairs"] == s["size"] and s["sanity"]["chance"]["pairs"] == s["size"]
-    assert res["sets"]["test"]["sanity"]["chance"]["pools"] == [32]
+    assert res["sets"]["test"]["sanity"]["chance"]["pools"] == [8]
     assert res["valid"] is True and res["invalid_reasons"] == [], res["invalid_reasons"]
     assert res["protocol"]["select_on"] == "none" and res["provenance"]["val_pairs"] == 6
     rec = res["reconstruction"]
@@ -96,7 +96,7 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
 def test_bench_reuses_checkpoints_and_evaluator_deterministically(benched):
     tmp, release, first = benched
     r = CliRunner().invoke(_app(bench), ["bench", str(release), "--out", str(tmp / "b2"), "--preset", "tiny",
-                                         "--replications", "2", "--no-subsets",
+                                         "--replications", "2", "--no-subsets", "--batch-size", "8",
                                          "--checkpoints", str(tmp / "b1/checkpoints"), "--select-on", "none",
                                          "--evaluator", str(tmp / "b1/evaluator/evaluator.tar")])
     assert r.exit_code == 0, r.output
