@@ -107,6 +107,9 @@ class BenchConfig:
     """folder with trained rvq/mask/res runs; default: train them into <out>/checkpoints (resumable)"""
     encoder: str = "pixel"
     """video encoder: `pixel`, `tc-clip=PATH` or `openai-clip=PATH`"""
+    feature_cache: Path | None = None
+    """video-feature cache folder (default <out>/video_features); content-addressed by video checksum and encoder
+    id, so benches of one release (base, T2, Seen/Unseen) can share one and decode each video once"""
     replications: int = M.REPLICATIONS
     """replications of the generation metrics (official 20)"""
     batch_size: int = 32
@@ -252,7 +255,8 @@ class Bench:
                                    "(or the official T2M evaluator folder) so base and split results are comparable")
         self.timing: dict[str, float] = {}
         self.encoder = build_encoder(cfg.encoder, self.p.transformer.video_dim)
-        self.cache = FeatureCache(self.out / "video_features")
+        self.feature_dir = Path(cfg.feature_cache) if cfg.feature_cache else self.out / "video_features"
+        self.cache = FeatureCache(self.feature_dir)
         self.train_pairs = self.release.pairs("train")
         self.test_pairs = self.release.pairs("test")
         if len(self.test_pairs) < 2:
@@ -669,7 +673,7 @@ class Bench:
             sp = self.p if stage == "rvq" and "rvq" not in runs.stages else p
             tc = TrainConfig(stage=stage, release=self.release.root, out=out, preset=sp, split=self.release.split,
                              rvq_dir=None if stage == "rvq" else runs.rvq, encoder=self.cfg.encoder,
-                             feature_cache=self.out / "video_features", epochs=self.cfg.epochs,
+                             feature_cache=self.feature_dir, epochs=self.cfg.epochs,
                              device=self.cfg.device, progress=self.cfg.progress, max_steps=max_steps)
             hook = self.selection_hook(stage, ev, runs.rvq, sp) if self.select_on != "none" else None
             summary = train(tc, evaluate=hook)

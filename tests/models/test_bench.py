@@ -95,13 +95,19 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
 
 def test_bench_reuses_checkpoints_and_evaluator_deterministically(benched):
     tmp, release, first = benched
+    before = sorted((tmp / "b1/video_features").rglob("*.npz"))
+    assert before
     r = CliRunner().invoke(_app(bench), ["bench", str(release), "--out", str(tmp / "b2"), "--preset", "tiny",
                                          "--replications", "2", "--no-subsets", "--batch-size", "8",
+                                         "--feature-cache", str(tmp / "b1/video_features"),
                                          "--checkpoints", str(tmp / "b1/checkpoints"), "--select-on", "none",
                                          "--evaluator", str(tmp / "b1/evaluator/evaluator.tar")])
     assert r.exit_code == 0, r.output
     second = json.loads((tmp / "b2/results.json").read_text())
     assert not (tmp / "b2/checkpoints").exists() and not (tmp / "b2/evaluator").exists()
+    # the shared feature cache served every video: nothing written under b2, nothing new in b1's
+    assert not (tmp / "b2/video_features").exists()
+    assert before == sorted((tmp / "b1/video_features").rglob("*.npz"))
     assert second["evaluator"]["id"] == first["evaluator"]["id"]
     assert second["provenance"]["checkpoints"] == first["provenance"]["checkpoints"]
     assert set(second["sets"]) == {"test"}
