@@ -14,6 +14,11 @@ EXTRAS ?= test,render,train,annotate,ray
 # the Label Studio server: its own venv, because its pins clash with the rest
 LS_VENV ?= .venv-ls
 LS_SPEC ?= label-studio==1.23.2
+# the suite runs in TEST_WORKERS processes (pytest-xdist; each test module stays in one process, so its
+# fixtures are built once; modules in the order tests/conftest.py gives), each with TEST_THREADS torch threads:
+# 2 x 1 on the 2-core CI machine
+TEST_WORKERS ?= 2
+TEST_THREADS ?= 1
 # Debian packages for headless rendering through Mesa EGL (docs/rendering.md §1; ffmpeg comes with imageio-ffmpeg)
 APT_PACKAGES ?= libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgbm1 libxrender1
 
@@ -24,7 +29,7 @@ demo: $(VENV)/.installed-test $(LS_VENV)/.installed
 	$(VENV)/bin/vimo demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test $(LS_VENV)/.installed
-	$(VENV)/bin/python -m pytest -q
+	VIMO_THREADS=$(TEST_THREADS) $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/features.py

@@ -1,12 +1,39 @@
-"""Shared fixtures: paths to the internal test data."""
+"""Shared fixtures: paths to the internal test data; how the suite is spread over pytest-xdist workers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+#: the module that builds the `learned_bench` fixture (tests/models/conftest.py) and the demo's module: the two
+#: longest units of the suite, started first, side by side
+FIRST = ("tests/models/test_bench.py", "tests/test_demo.py")
+
+
+def pytest_configure(config):
+    """VIMO_THREADS=N (`make test` sets it per worker) also sizes torch's pool for library calls in tests."""
+    threads = os.environ.get("VIMO_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order for `make test` (pytest-xdist `--dist loadfile --no-loadscope-reorder`: each module runs whole in one
+    worker, modules handed out in this order): the FIRST modules, then the rest, and last the other modules that
+    use `learned_bench`, which by then is built and shared (tests/models/conftest.py). Serial runs only reorder."""
+    def rank(item) -> int:
+        module = item.nodeid.split("::")[0]
+        if module in FIRST:
+            return FIRST.index(module)
+        return len(FIRST) + int("learned_bench" in getattr(item, "fixturenames", ()))
+
+    items.sort(key=rank)  # stable
 
 
 @pytest.fixture(scope="session")

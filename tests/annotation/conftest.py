@@ -37,6 +37,15 @@ class LiveServer:
 
 
 def _template(cache_dir: Path) -> Path:
+    """The migrated template, made once; parallel test workers (pytest-xdist) wait on a lock beside it."""
+    import fcntl
+
+    with open(f"{cache_dir}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _make_template(cache_dir)
+
+
+def _make_template(cache_dir: Path) -> Path:
     data = cache_dir / "label-studio"
     if (cache_dir / "ready").is_file():
         return data

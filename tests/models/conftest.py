@@ -1,6 +1,7 @@
 """Fixtures of the model tests: a tiny HERO-readable release folder built in tmp_path."""
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,13 +115,34 @@ class LearnedBench:
 
 
 @pytest.fixture(scope="session")
-def learned_bench(tmp_path_factory) -> LearnedBench:
+def learned_bench(tmp_path_factory, worker_id) -> LearnedBench:
     """`vimo bench --preset tiny` with the preset's own step budgets (RVQ 1,000, transformers 2,000, evaluator
     600 optimiser steps) on the learnable release (36 train / 6 val / 32 test pairs) with two subset lists, the
     last checkpoints kept (`--select-on none`: a 6-pair val set would make the selection a coin toss; selection
     itself is tested in test_bench_validity.py), evaluation batches of 8 as in the demo (pools of 8 for R-precision
     and the chance test: the release's 6 kinds make a pool of 32 hold 5 near-twins of every pair, so even a
-    perfect kind-level evaluator would hit about 6 of 32 there, too close to chance to test reliably). About 5 minutes on 2 cores; the bench and learning tests share it."""
+    perfect kind-level evaluator would hit about 6 of 32 there, too close to chance to test reliably). About 5
+    minutes on 2 cores; the bench and learning tests share it (under pytest-xdist, across the workers)."""
+    import json
+
+    if worker_id == "master":  # a serial run
+        return _learned_bench(tmp_path_factory.mktemp("bench"))
+    # pytest-xdist: one build for the whole run, in the run's base folder (shared by the workers), the others
+    # wait on the lock and read it
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent / "learned_bench"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "b1/results.json").is_file():
+            shutil.rmtree(root / "vimo-learnable", ignore_errors=True)
+            shutil.rmtree(root / "b1", ignore_errors=True)
+            return _learned_bench(root)
+    return LearnedBench(root, root / "vimo-learnable", root / "b1", json.loads((root / "b1/results.json").read_text()))
+
+
+def _learned_bench(tmp: Path) -> LearnedBench:
     import json
 
     import typer
@@ -130,7 +152,6 @@ def learned_bench(tmp_path_factory) -> LearnedBench:
 
     from .learnable import write_learnable_release
 
-    tmp = tmp_path_factory.mktemp("bench")
     release = write_learnable_release(tmp / "vimo-learnable", n_train=36, n_val=6, n_test=32)
     test = (release / "test.txt").read_text().splitlines()
     (release / "splits").mkdir()

@@ -144,6 +144,8 @@ def test_fine_tune_from_checkpoint_reinitialises_or_keeps_codebooks(tiny_release
 
 KILLER = """
 import os, signal, sys
+import torch
+torch.set_num_threads(int(sys.argv[3]))  # the parent's count: float sums depend on it, and the test compares bits
 from vimo.models.train import TrainConfig, train
 cfg = TrainConfig(stage="rvq", release=sys.argv[1], out=sys.argv[2], preset="tiny", progress=False, save_every=3, epochs=2)
 # SIGKILL the process at the end of its first epoch, before that epoch-end checkpoint is written
@@ -157,7 +159,8 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_release, tmp_path):
 
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
-    proc = subprocess.run([sys.executable, str(script), str(tiny_release), str(tmp_path / "killed")], timeout=240,
+    proc = subprocess.run([sys.executable, str(script), str(tiny_release), str(tmp_path / "killed"),
+                           str(torch.get_num_threads())], timeout=240,
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-2000:]
     ckpt = _weights(tmp_path / "killed/model/latest.tar")
