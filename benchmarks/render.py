@@ -5,7 +5,7 @@
 
 Baseline = pyrender's own shader over the whole frame, no floor, x264 medium (what `vimo render`
 did before vimo.pipelines.video.clay_gl / compose_gl). Current = the defaults: clay program inside
-the body's screen box, floor + contact shadows + horizon, x264 preset auto (veryfast at 1280x720).
+the body's screen box, floor + contact shadows + horizon, x264 preset auto (ultrafast at 1280x720).
 Measured on synthetic two-person clips (vimo.synthetic, 20 fps, the mannequin body):
 1. One process, one clip of --frames frames at 1280x720: frames/s, the ratio to real time (20 fps)
    and the CPU time per frame of this process plus ffmpeg. CPU time is steadier than frames/s when
