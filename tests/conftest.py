@@ -15,12 +15,12 @@ FIRST = ("tests/models/test_bench.py", "tests/test_demo.py")
 
 
 def pytest_configure(config):
-    """VIMO_THREADS=N (`make test` sets it per worker) also sizes torch's pool for library calls in tests."""
-    threads = os.environ.get("VIMO_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
-        import torch
+    """VIMO_THREADS (`make test` sets it per worker) also sizes torch's pool for library calls in tests, by
+    vimo's own rule (vimo.threads); without it torch keeps its default."""
+    if os.environ.get("VIMO_THREADS"):
+        from vimo.threads import configure_torch_threads
 
-        torch.set_num_threads(int(threads))
+        configure_torch_threads(measure_load=False)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -38,10 +38,9 @@ class LiveServer:
 
 def _template(cache_dir: Path) -> Path:
     """The migrated template, made once; parallel test workers (pytest-xdist) wait on a lock beside it."""
-    import fcntl
+    from tests.locking import exclusive
 
-    with open(f"{cache_dir}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(f"{cache_dir}.lock"):
         return _make_template(cache_dir)
 
 

@@ -129,12 +129,11 @@ def learned_bench(tmp_path_factory, worker_id) -> LearnedBench:
         return _learned_bench(tmp_path_factory.mktemp("bench"))
     # pytest-xdist: one build for the whole run, in the run's base folder (shared by the workers), the others
     # wait on the lock and read it
-    import fcntl
+    from tests.locking import exclusive
 
     root = tmp_path_factory.getbasetemp().parent / "learned_bench"
     root.mkdir(exist_ok=True)
-    with open(root / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(root / "lock"):
         if not (root / "b1/results.json").is_file():
             shutil.rmtree(root / "vimo-learnable", ignore_errors=True)
             shutil.rmtree(root / "b1", ignore_errors=True)
