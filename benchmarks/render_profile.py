@@ -11,8 +11,9 @@ Steps, for one clip (mannequin, reactor-view camera, 20 fps), in one process:
              shadow / horizon pass (or a clear), the composite, glReadPixels (top row first)
   x264 <p>   ffmpeg's CPU time per frame to encode the frames (rgb24 in, yuv420p H.264 out) with preset <p>
   rgb->yuv   ffmpeg's CPU time per frame for the colour conversion alone (rgb24 -> yuv420p rawvideo)
-Rendering steps are wall-clock times (llvmpipe spreads a draw over every core); ffmpeg steps are CPU times
-of the child process. The load average is printed next to the figures: other jobs inflate wall-clock times.
+Rendering steps are wall-clock times (llvmpipe spreads a draw over every core), then the same steps' CPU
+times (this process, every thread: what limits several workers on a full machine); ffmpeg steps are CPU
+times of the child process. The load average is printed next to the figures: other jobs inflate wall-clock times.
 """
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ import numpy as np
 
 def _child_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu() -> float:
+    """CPU seconds of this process, every thread (llvmpipe's rasteriser threads included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
@@ -54,16 +61,17 @@ def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool
     inner = r._renderer._renderer
     flags = RenderFlags.OFFSCREEN
     times = {k: 0.0 for k in ("scene", "body draw (MSAA)", "resolve+backdrop+read-back")}
+    cpu = dict.fromkeys(times, 0.0)
     out = []
     n = len(meshes.vertices)
     for t in range(-3, n):  # three warm-up frames
         k = max(t, 0)
         extra = {} if look is None else dict(floor_y=look.floor_y, casters=look.casters[k])
-        a = time.perf_counter()
+        a, ca = time.perf_counter(), _self_cpu()
         r._pose(meshes.vertices[k], meshes.normals[k], meshes.faces, path.poses[k], path.yfov)
         r._renderer._platform.make_current()
         inner._update_context(r.scene, flags)
-        b = time.perf_counter()
+        b, cb = time.perf_counter(), _self_cpu()
         # the body pass alone (under the same scissor box as in frame())
         box = r.screen_box(meshes.vertices[k], path.poses[k]) if fast else (0, 0, w, h)
         x0, y0, x1, y1 = box or (0, 0, 0, 0)
@@ -73,18 +81,20 @@ def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool
         inner._forward_pass(r.scene, flags)
         GL.glFinish()
         inner._read_main_framebuffer = read
-        c = time.perf_counter()
+        c, cc = time.perf_counter(), _self_cpu()
         frame = r._compositor.compose(inner._main_fb_ms, box, path.poses[k], path.yfov,
                                       extra.get("floor_y"), extra.get("casters"),
                                       None if look is None else r.shadow_box(look.floor_y, look.casters[k],
                                                                              path.poses[k]))
-        d = time.perf_counter()
+        d, cd = time.perf_counter(), _self_cpu()
         if t >= 0:
-            for key, dt in zip(times, (b - a, c - b, d - c)):
+            for key, dt, dc in zip(times, (b - a, c - b, d - c), (cb - ca, cc - cb, cd - cc)):
                 times[key] += dt
+                cpu[key] += dc
             out.append(frame)
     res = {"mesh": mesh_ms}
     res.update({k: 1000 * v / n for k, v in times.items()})
+    res.update({f"{k} CPU": 1000 * v / n for k, v in cpu.items()})
     return res, out
 
 

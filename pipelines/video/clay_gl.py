@@ -77,8 +77,15 @@ void main()
     float k = (rough + 1.0) * (rough + 1.0) / 8.0;
     float g_view = nv / (nv * (1.0 - k) + k);
     float a2 = rough * rough * rough * rough;
-    vec3 color = base * ambient_light;
-    for (int i = 0; i < n_directional_lights; i++) {
+    // per light, only scalars: with F = f0 + (1 - f0) m5 (Schlick, m5 = (1 - v.h)^5) and s = G D / (4 nl nv),
+    // (1 - F) diffuse + F s = (1 - f0) diffuse (1 - m5) + f0 s + (1 - f0) s m5, so three sums of
+    // nl * radiance times (1 - m5), s and s m5 carry every light, and the vectors come in once
+    vec3 sum_diffuse = vec3(0.0);
+    vec3 sum_spec = vec3(0.0);
+    vec3 sum_spec_m5 = vec3(0.0);
+    // N_LIGHTS is a compile-time count (the renderer's rig), so llvmpipe unrolls the loop instead of
+    // masking a loop over a uniform count; lights past n_directional_lights add nothing
+    for (int i = 0; i < N_LIGHTS; i++) {
         vec3 l = normalize(-directional_lights[i].direction);
         vec3 h = normalize(l + v);
         float nl = clamp(dot(n, l), 0.001, 1.0);
@@ -86,14 +93,18 @@ void main()
         float vh = clamp(dot(v, h), 0.0, 1.0);
         float m = 1.0 - vh;
         float m2 = m * m;
-        vec3 fresnel = f0 + (1.0 - f0) * (m2 * m2 * m);  // pow(1 - vh, 5) without pow's exp2/log2
-        float geometry = g_view * nl / (nl * (1.0 - k) + k);
+        float m5 = m2 * m2 * m;  // pow(1 - vh, 5) without pow's exp2/log2
         float d = nh * nh * (a2 - 1.0) + 1.0;
-        float distribution = a2 / (PI * d * d);
-        vec3 radiance = directional_lights[i].intensity * directional_lights[i].color;
-        vec3 specular = fresnel * geometry * distribution / (4.0 * nl * nv + 0.001);
-        color += nl * radiance * ((1.0 - fresnel) * diffuse + specular);
+        // G = g_view nl / (nl (1 - k) + k), D = a2 / (PI d^2): one division for G D / (4 nl nv + 0.001)
+        float spec = g_view * nl * a2 / ((nl * (1.0 - k) + k) * PI * d * d * (4.0 * nl * nv + 0.001));
+        vec3 radiance = (i < n_directional_lights ? nl * directional_lights[i].intensity : 0.0)
+                        * directional_lights[i].color;
+        sum_diffuse += (1.0 - m5) * radiance;
+        sum_spec += spec * radiance;
+        sum_spec_m5 += (spec * m5) * radiance;
     }
+    vec3 color = base * ambient_light + (1.0 - f0) * diffuse * sum_diffuse + f0 * sum_spec
+                 + (1.0 - f0) * sum_spec_m5;
     frag_color = clamp(vec4(pow(color, vec3(1.0 / 2.2)), material.base_color_factor.a), 0.0, 1.0);
 }
 """
@@ -111,16 +122,20 @@ def clay_applies(vertex: str, fragment: str, geometry: str | None, defines: dict
     return (vertex, fragment, geometry) == ("mesh.vert", "mesh.frag", None) and _REQUIRED <= set(defines) <= _ALLOWED
 
 
-def program_cache():
+def program_cache(lights: int):
     """A pyrender ShaderProgramCache that compiles the clay program where it applies. Only for
-    scenes whose lights are all directional."""
+    scenes whose lights are all directional, at most `lights` of them (the loop over the lights is
+    unrolled to that count; pyrender's MAX_DIRECTIONAL_LIGHTS is rounded up, so it cannot be used)."""
+    if lights < 1:
+        raise ValueError(f"the clay program needs at least one light, got {lights}")
     from pyrender.shader_program import ShaderProgram, ShaderProgramCache
 
     class SourceProgram(ShaderProgram):
         """A pyrender program compiled from source text (with `#define`s) instead of files."""
 
         def _load(self, source: str) -> str:
-            header = "#version 330 core\n" + "".join(f"#define {k} {v}\n" for k, v in sorted(self.defines.items()))
+            defines = {**self.defines, "N_LIGHTS": lights}
+            header = "#version 330 core\n" + "".join(f"#define {k} {v}\n" for k, v in sorted(defines.items()))
             return header + source
 
     class ClayProgramCache(ShaderProgramCache):

@@ -29,15 +29,50 @@ _FULLSCREEN_VERTEX = """
 uniform mat3 cam_rot;        // camera-to-world rotation (columns: right, up, back)
 uniform float tan_half_fov;
 uniform vec2 size;
+uniform vec2 corners[MAX_CORNERS];   // with REGION: a convex polygon (NDC) drawn as a triangle fan
 out vec3 ray;                // world direction through the pixel (not unit length; exact when interpolated)
 void main()
 {
+#if REGION
+    vec2 p = corners[gl_VertexID];
+#else
     // one triangle over the whole viewport; the image is drawn upside down (read back top row first)
     vec2 p = vec2((gl_VertexID & 1) * 4.0 - 1.0, (gl_VertexID >> 1) * 4.0 - 1.0);
+#endif
     ray = cam_rot * vec3(p.x * tan_half_fov * size.x / size.y, -p.y * tan_half_fov, -1.0);
     gl_Position = vec4(p, 0.0, 1.0);
 }
 """
+
+#: corners of the clipped floor polygon: a square cut by one line has at most 5
+MAX_CORNERS = 5
+
+
+def floor_region(camera_pose: np.ndarray, yfov: float, width: int, height: int) -> np.ndarray:
+    """The part of the output (NDC corners (n, 2) of a convex polygon, n = 0 when none) where the
+    backdrop shader can draw anything but the sky: below the horizon line, plus a margin of one pixel
+    beyond the pixels its antialiasing reaches. Above it the shader's output is the sky colour exactly,
+    so the fast path clears there instead of shading a ray per pixel. In _FULLSCREEN_VERTEX's
+    coordinates the ray's height is linear, a * x + b * y + c; a pixel is floor (or its antialiased
+    edge) where that is under half its screen-space width fwidth = |a| 2 / width + |b| 2 / height."""
+    r = np.asarray(camera_pose, dtype=np.float64)[:3, :3]
+    t = np.tan(yfov / 2)
+    a, b, c = r[1, 0] * t * width / height, -r[1, 1] * t, -r[1, 2]
+    limit = 1.5 * (abs(a) * 2 / width + abs(b) * 2 / height) + 1e-7
+
+    def inside(p: np.ndarray) -> float:
+        return limit - (a * p[0] + b * p[1] + c)  # >= 0: keep
+
+    square = [np.array(v, dtype=np.float64) for v in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    out = []
+    for k, p in enumerate(square):  # Sutherland-Hodgman against one half-plane
+        q = square[(k + 1) % 4]
+        fp, fq = inside(p), inside(q)
+        if fp >= 0:
+            out.append(p)
+        if (fp >= 0) != (fq >= 0):
+            out.append(p + (q - p) * fp / (fp - fq))
+    return np.asarray(out, dtype=np.float32).reshape(-1, 2)
 
 #: the darkening of floor point `p` by N_CASTERS casters (scenery.shadow_darkening is its numpy twin)
 _SHADOW_GLSL = """
@@ -176,7 +211,7 @@ void main()
 """
 
 
-def _compile(vertex: str, fragment: str, shadows: int = 0) -> int:
+def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False) -> int:
     from OpenGL import GL
 
     program = GL.glCreateProgram()
@@ -185,6 +220,7 @@ def _compile(vertex: str, fragment: str, shadows: int = 0) -> int:
         shader = GL.glCreateShader(kind)
         if not source.lstrip().startswith("#version"):
             source = (f"#version 330 core\n#define N_CASTERS {len(sc.CASTERS)}\n#define SHADOWS {shadows}\n"
+                      f"#define REGION {int(region)}\n#define MAX_CORNERS {MAX_CORNERS}\n"
                       + source.replace("SHADOW_GLSL", _SHADOW_GLSL))
         GL.glShaderSource(shader, source)
         GL.glCompileShader(shader)
@@ -200,6 +236,15 @@ def _compile(vertex: str, fragment: str, shadows: int = 0) -> int:
     for shader in shaders:
         GL.glDeleteShader(shader)
     return program
+
+
+def _around(box: tuple[int, int, int, int] | None, w: int, h: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) that tile the w x h frame outside `box` (the whole frame when None)."""
+    if box is None:
+        return [(0, 0, w, h)]
+    x0, y0, x1, y1 = box
+    out = [(0, 0, w, y0), (0, y1, w, h), (0, y0, x0, y1), (x1, y0, w, y1)]
+    return [b for b in out if b[2] > b[0] and b[3] > b[1]]
 
 
 class Compositor:
@@ -233,8 +278,10 @@ class Compositor:
         for program in (self.luma, self.chroma):
             GL.glUseProgram(program)
             GL.glUniform1i(GL.glGetUniformLocation(program, "image"), 0)
-        self.plain = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 0)
-        self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2)
+        # the reference (exact_shadows) shades every pixel; the fast path only the floor's region
+        region = not self.exact_shadows
+        self.plain = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 0, region)
+        self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2, region)
         self.mapper = _compile(_MAP_VERTEX, _MAP_FRAGMENT, 1)
         self.composite = _compile(_COMPOSITE_VERTEX, _COMPOSITE_FRAGMENT)
         self._loc: dict[tuple[int, str], int] = {}
@@ -330,17 +377,22 @@ class Compositor:
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.out_fb)
         GL.glViewport(0, 0, w, h)
-        if floor_y is None:
+        corners = None
+        if floor_y is not None and not self.exact_shadows:
+            corners = floor_region(camera_pose, yfov, w, h)
+        if floor_y is None or corners is not None:  # the sky (the flat background), shaded nowhere
             GL.glClearColor(*sc.SKY, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-        else:
+        if floor_y is not None and (corners is None or len(corners)):
             pose = np.asarray(camera_pose, dtype=np.float64)
+            # the output is upside down: a box's rows y0..y1 are output rows h - y1 .. h - y0
+            flipped = None if shadow_box is None else (shadow_box[0], h - shadow_box[3], shadow_box[2], h - shadow_box[1])
             if not shadows:
                 passes = [(self.plain, None)]
             elif self.exact_shadows:  # the floor, then the shadows per pixel inside their box
-                passes = [(self.plain, None), (self.shadowed, shadow_box)]
-            else:  # one pass; the map's edge texels are lit, and clamping carries them beyond it
-                passes = [(self.shadowed, None)]
+                passes = [(self.plain, None), (self.shadowed, flipped)]
+            else:  # the map is looked up inside the shadows' box only, the plain floor drawn around it
+                passes = [(self.plain, r) for r in _around(flipped, w, h)] + [(self.shadowed, flipped)]
             for program, scissor in passes:
                 GL.glUseProgram(program)
                 self._uniform(program, "cam_rot", pose[:3, :3])
@@ -356,9 +408,13 @@ class Compositor:
                     self._uniform(program, "shadow_area", area)
                 if scissor is not None:
                     x0, y0, x1, y1 = scissor
-                    GL.glEnable(GL.GL_SCISSOR_TEST)  # the output is upside down: rows h - y1 .. h - y0
-                    GL.glScissor(x0, h - y1, x1 - x0, y1 - y0)
-                GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+                    GL.glEnable(GL.GL_SCISSOR_TEST)
+                    GL.glScissor(x0, y0, x1 - x0, y1 - y0)
+                if corners is None:
+                    GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+                else:
+                    GL.glUniform2fv(self._location(program, "corners"), len(corners), corners)
+                    GL.glDrawArrays(GL.GL_TRIANGLE_FAN, 0, len(corners))
                 GL.glDisable(GL.GL_SCISSOR_TEST)
         if box is not None:
             x0, y0, x1, y1 = box

@@ -124,7 +124,7 @@ class ClayRenderer:
         if fast:
             from vimo.pipelines.video import clay_gl
 
-            inner._program_cache = clay_gl.program_cache()
+            inner._program_cache = clay_gl.program_cache(len(LIGHT_RIG))
         inner._read_main_framebuffer = self._reader(inner)
 
     def _reader(self, inner: Any) -> Any:

@@ -76,11 +76,17 @@ def shadow_darkening(point: np.ndarray, floor_y: float, casters: np.ndarray) -> 
 
 
 def shadow_reach(floor_y: float, casters: np.ndarray, sigmas: float) -> tuple[np.ndarray, np.ndarray]:
-    """(live (K,) bool, reach (K,) m): which casters cast a shadow, and how far it reaches on the floor
-    (`sigmas` standard deviations)."""
+    """(live (K,) bool, reach (K,) m): which casters cast a shadow, and how far on the floor it darkens
+    by more than a full-strength shadow (a caster on the floor) does `sigmas` standard deviations from
+    its centre. A raised caster's shadow is fainter, so it fades below that level sooner: its reach is
+    sigma * sqrt(2 ln(strength / cut)), `sigmas` sigma for a caster on the floor, and it is not live
+    once its strength is under the cut."""
     c = np.asarray(casters, dtype=np.float64)
     height = np.maximum(c[:, 1] - floor_y, 0.0)
-    return height < CASTER_FADE_M, sigmas * (c[:, 3] + 0.35 * height)
+    strength = SHADOW_STRENGTH * np.clip(1.0 - height / CASTER_FADE_M, 0.0, 1.0) ** 2
+    ratio = strength / (SHADOW_STRENGTH * np.exp(-sigmas ** 2 / 2))
+    reach = (c[:, 3] + 0.35 * height) * np.sqrt(2 * np.log(np.maximum(ratio, 1.0)))
+    return ratio > 1.0, reach
 
 
 def shadow_area(floor_y: float, casters: np.ndarray, sigmas: float) -> np.ndarray:

@@ -686,3 +686,102 @@ def test_yuv420p_from_gl_is_bt601_of_the_rgb_frame_and_encodes(tmp_path):
     with pytest.raises(VimoError, match="expected yuv420p"):
         encode.write_mp4(tmp_path / "yuv.mp4", [rgb[0].astype(np.uint8)], fps=20, pix_fmt="yuv420p")
 
+
+
+def _pose_looking(pitch_deg: float, roll_deg: float = 0.0, height: float = 1.6) -> np.ndarray:
+    """Camera-to-world pose at `height` looking along -Z, pitched up by `pitch_deg`, rolled by `roll_deg`."""
+    p, r = np.radians(pitch_deg), np.radians(roll_deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    pose = np.eye(4)
+    pose[:3, :3] = rx @ rz
+    pose[1, 3] = height
+    return pose
+
+
+@pytest.mark.parametrize("pitch,roll", [(0.0, 0.0), (-12.0, 15.0), (10.0, -40.0), (-89.0, 0.0), (89.0, 0.0)])
+def test_the_fast_backdrop_shades_only_below_the_horizon_and_the_sky_is_exact(pitch, roll):
+    """floor_region cuts the frame at the horizon line: straight up no floor, straight down no sky. The
+    reference shades every pixel; outside the region its pixels are the sky exactly, and the fast path
+    (clear there, shade the region) gives the same frame."""
+    from vimo.pipelines.video import scenery as sc
+    from vimo.pipelines.video.compose_gl import floor_region
+    from vimo.pipelines.video.render import get_renderer
+
+    w, h, yfov = 320, 180, np.radians(40.0)
+    pose = _pose_looking(pitch, roll)
+    corners = floor_region(pose, yfov, w, h)
+    # which pixel centres lie inside the convex polygon (corners in NDC; rows from the top, as read back,
+    # and the backdrop's NDC y points down the image)
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    px, py = cols / w * 2 - 1, rows / h * 2 - 1
+    inside = np.ones((h, w), bool)
+    if len(corners) < 3:
+        inside[:] = False
+    else:
+        area = np.sum(corners[:, 0] * np.roll(corners[:, 1], -1) - np.roll(corners[:, 0], -1) * corners[:, 1])
+        for k in range(len(corners)):
+            a, b = corners[k], corners[(k + 1) % len(corners)]
+            inside &= np.sign(area) * ((b[0] - a[0]) * (py - a[1]) - (b[1] - a[1]) * (px - a[0])) >= -1e-9
+    share = inside.mean()
+    if pitch >= 89:
+        assert share == 0.0
+    elif pitch <= -89:
+        assert share == 1.0
+    else:
+        assert 0.1 < share < 0.95
+    frames = {}
+    for fast in (True, False):
+        r = get_renderer(w, h, fast=fast)
+        frames[fast] = r.frame(np.zeros((3, 3), np.float32) + [0, 50, -50], np.tile([[0, 0, 1]], (3, 1)).astype(np.float32),
+                               np.array([[0, 1, 2]], np.int32), pose, yfov, floor_y=0.0)
+    sky = np.round(np.array(sc.SKY) * 255)
+    ref, fast = frames[False].astype(int), frames[True].astype(int)
+    assert np.abs(ref[~inside] - sky).max(initial=0) == 0  # outside the region the shader draws sky only
+    assert np.abs(ref - fast).max() <= 1 and (np.abs(ref - fast) > 0).mean() < 1e-3
+    if 0 < share < 1:  # and the region is not wasteful: it ends within two pixels of the floor
+        floor = np.abs(ref - sky).max(-1) > 0
+        assert (inside & ~_grow(floor, 3)).sum() == 0
+
+
+def test_a_raised_casters_shadow_reaches_where_it_fades_to_the_cut():
+    """shadow_reach: a caster on the floor reaches SHADOW_REACH_SIGMA standard deviations; a raised one
+    (fainter) reaches where its darkening falls to the darkening a floor caster has at that distance,
+    which the numpy twin confirms; one too faint for that reaches nowhere."""
+    from vimo.pipelines.video import scenery as sc
+    from vimo.pipelines.video.compose_gl import SHADOW_REACH_SIGMA as S
+
+    casters = np.array([[0.0, 0.0, 0.0, 0.1], [0.0, 0.45, 0.0, 0.1], [0.0, 0.87, 0.0, 0.1], [0.0, 1.2, 0.0, 0.1]])
+    live, reach = sc.shadow_reach(0.0, casters, S)
+    assert live.tolist() == [True, True, False, False]
+    assert reach[0] == pytest.approx(S * 0.1)
+    cut = sc.SHADOW_STRENGTH * np.exp(-S ** 2 / 2)
+    raised = casters[1:2]
+    at_reach = sc.shadow_darkening(np.array([reach[1], 0.0, 0.0]), 0.0, raised)
+    assert at_reach == pytest.approx(cut, rel=1e-6)
+    assert sc.shadow_darkening(np.array([reach[1] + 0.01, 0.0, 0.0]), 0.0, raised) < cut
+    assert reach[1] < S * (0.1 + 0.35 * 0.45)  # shorter than the plain sigma rule would say
+    assert sc.shadow_darkening(np.array([0.0, 0.0, 0.0]), 0.0, casters[2:3]) < cut  # not live: under the cut
+
+
+def test_the_clay_programs_light_count_is_a_ceiling_not_a_requirement():
+    """The clay program's loop runs N_LIGHTS times; a program compiled for more lights than the scene has
+    draws the same pixels (the extra lights add nothing)."""
+    from vimo.pipelines.video import clay_gl
+    from vimo.pipelines.video.render import LIGHT_RIG, body_meshes, get_renderer, render_frames
+
+    x = generate("wave", seed=2, fps=20, duration_s=0.3)
+    meshes = body_meshes(x.actor)
+    path = camera_path("front", x.actor, x.reactor, fps=20, aspect=W / H)
+    inner = get_renderer(W, H)._renderer._renderer
+    exact = np.stack(list(render_frames(meshes, path, W, H)))
+    kept = inner._program_cache
+    try:
+        inner._program_cache = clay_gl.program_cache(len(LIGHT_RIG) + 2)
+        more = np.stack(list(render_frames(meshes, path, W, H)))
+        assert inner._program_cache.clay_programs == 1
+    finally:
+        inner._program_cache = kept
+    assert body_mask(exact[0]).mean() > 0.01 and np.array_equal(exact, more)
+    with pytest.raises(ValueError, match="at least one light"):
+        clay_gl.program_cache(0)
