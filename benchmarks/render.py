@@ -1,7 +1,7 @@
 """Rendering speed: end-to-end frames/s (mesh update + render + H.264 encode) against real time, for
 `vimo render` as it is and for the path before the speed work (the baseline), in the same run.
 
-    python benchmarks/render.py [--frames 200] [--clips 4] [--workers 2] [--seconds 6]
+    python benchmarks/render.py [--frames 200] [--clips 4] [--workers 2] [--seconds 6] [--device egl:N]
 
 Baseline = pyrender's own shader over the whole frame, no floor, x264 medium (what `vimo render`
 did before vimo.pipelines.video.clay_gl / compose_gl). Current = the defaults: clay program inside
@@ -69,12 +69,12 @@ def one_clip(frames: int, renderer: str, floor: bool, preset: str) -> tuple[floa
         return n / (time.perf_counter() - t0), 1000 * (_cpu_seconds() - c0) / n
 
 
-def machine(ws: Path, workers: int, renderer: str, floor: bool, preset: str) -> float:
+def machine(ws: Path, workers: int, renderer: str, floor: bool, preset: str, device: str | None = None) -> float:
     """Aggregate frames/s of `vimo render` over every clip of the workspace."""
     from vimo.pipelines.video.render import RenderOptions, render_workspace
 
     s = render_workspace(RenderOptions(workspace=ws, size=SIZE, workers=workers, force=True, renderer=renderer,
-                                       floor=floor, preset=preset))
+                                       floor=floor, preset=preset, device=device))
     assert s.failed == 0, s.failures
     return s.fps
 
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=6.0, help="length of each clip in part 2")
     ap.add_argument("--skip-one", action="store_true", help="skip part 1")
+    ap.add_argument("--device", default=None, help="EGL device of part 2, egl:N (default: as vimo render)")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"real time = {REAL_TIME_FPS:g} frames/s; {SIZE[0]}x{SIZE[1]}; mannequin, reactor-view; {cores} cores; "
@@ -99,12 +100,13 @@ def main() -> None:
     from vimo.pipelines.samples.video import write_synthetic_workspace
 
     kinds = ("approach", "wave", "handshake", "push", "dodge", "hug", "walk_past", "high_five")
-    print(f"2. {args.clips} clips of {args.seconds:g} s through vimo render, {args.workers} workers:")
+    print(f"2. {args.clips} clips of {args.seconds:g} s through vimo render, {args.workers} workers"
+          f"{'' if args.device is None else ', EGL device ' + args.device}:")
     with tempfile.TemporaryDirectory() as tmp:
         ws = write_synthetic_workspace(Path(tmp) / "ws", kinds=kinds[:args.clips], duration_s=args.seconds)
         rates = []
         for label, renderer, floor, preset in PATHS:
-            fps = machine(ws, args.workers, renderer, floor, preset)
+            fps = machine(ws, args.workers, renderer, floor, preset, args.device)
             rates.append(fps)
             print(f"  {label:50s} {fps:6.1f} frames/s = {fps / REAL_TIME_FPS:4.2f} x real time ({_load()})",
                   flush=True)

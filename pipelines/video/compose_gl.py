@@ -48,29 +48,34 @@ void main()
 MAX_CORNERS = 5
 
 
-def floor_region(camera_pose: np.ndarray, yfov: float, width: int, height: int) -> np.ndarray:
+def floor_region(camera_pose: np.ndarray, yfov: float, width: int, height: int, *, margin: float = 1.0,
+                 sky: bool = False) -> np.ndarray:
     """The part of the output (NDC corners (n, 2) of a convex polygon, n = 0 when none) where the
-    backdrop shader can draw anything but the sky: below the horizon line, plus a margin of one pixel
-    beyond the pixels its antialiasing reaches. Above it the shader's output is the sky colour exactly,
-    so the fast path clears there instead of shading a ray per pixel. In _FULLSCREEN_VERTEX's
-    coordinates the ray's height is linear, a * x + b * y + c; a pixel is floor (or its antialiased
-    edge) where that is under half its screen-space width fwidth = |a| 2 / width + |b| 2 / height."""
+    backdrop shader can draw anything but the sky: below the horizon line, plus a margin of `margin`
+    pixels beyond the pixels its antialiasing reaches. Above it the shader's output is the sky colour
+    exactly, so the fast path does not shade a ray per pixel there. `sky`: the rest of the output
+    instead (the two polygons share their cut edge exactly, so rasterisation gives every pixel to one).
+    In _FULLSCREEN_VERTEX's coordinates the ray's height is linear, a * x + b * y + c; a pixel is floor
+    (or its antialiased edge) where that is under half its screen-space width fwidth = |a| 2 / width +
+    |b| 2 / height."""
     r = np.asarray(camera_pose, dtype=np.float64)[:3, :3]
     t = np.tan(yfov / 2)
     a, b, c = r[1, 0] * t * width / height, -r[1, 1] * t, -r[1, 2]
-    limit = 1.5 * (abs(a) * 2 / width + abs(b) * 2 / height) + 1e-7
+    limit = (0.5 + margin) * (abs(a) * 2 / width + abs(b) * 2 / height) + 1e-7
+    side = -1.0 if sky else 1.0
 
     def inside(p: np.ndarray) -> float:
-        return limit - (a * p[0] + b * p[1] + c)  # >= 0: keep
+        return side * (limit - (a * p[0] + b * p[1] + c))  # >= 0: keep (sky: > 0)
 
     square = [np.array(v, dtype=np.float64) for v in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
     out = []
     for k, p in enumerate(square):  # Sutherland-Hodgman against one half-plane
         q = square[(k + 1) % 4]
         fp, fq = inside(p), inside(q)
-        if fp >= 0:
+        keep_p, keep_q = (fp > 0, fq > 0) if sky else (fp >= 0, fq >= 0)
+        if keep_p:
             out.append(p)
-        if (fp >= 0) != (fq >= 0):
+        if keep_p != keep_q:
             out.append(p + (q - p) * fp / (fp - fq))
     return np.asarray(out, dtype=np.float32).reshape(-1, 2)
 
@@ -158,29 +163,81 @@ _YUV_GLSL = """
 const vec3 Y_ROW = vec3(65.481, 128.553, 24.966) / 255.0;
 const vec3 U_ROW = vec3(-37.797, -74.203, 112.0) / 255.0;
 const vec3 V_ROW = vec3(112.0, -93.786, -18.214) / 255.0;
-uniform sampler2D image;     // the composed frame, top row first
 """
 
-_LUMA_FRAGMENT = _YUV_GLSL + """
-out vec4 frag_color;
-void main()
-{
-    vec3 rgb = texelFetch(image, ivec2(gl_FragCoord.xy), 0).rgb;
-    frag_color = vec4(16.0 / 255.0 + dot(rgb, Y_ROW));
-}
-"""
+#: the frame as x264 takes it, in one pass over 2x2 blocks of output pixels (half the output's size):
+#: each fragment shades its block's four pixels (the backdrop of BACKDROP_FRAGMENT, or with FLOOR 0
+#: the sky only, for blocks above the horizon), lays the body layer over them and writes their luma
+#: (even and odd rows into two RG targets, read back interleaved) and the chroma of the block's mean
+#: colour. The grid's antialiasing width is the 2x2 difference a GPU's fwidth takes over a quad.
+_YUV_FRAGMENT = _YUV_GLSL + """
+uniform vec3 cam_pos;
+uniform float floor_y;
+uniform vec3 sky;
+uniform vec3 floor_color;
+uniform vec3 grid_color;
+uniform vec3 haze;
+uniform float haze_distance;
+uniform float grid_spacing;
+uniform vec3 ray_dx;         // the ray's change from one output pixel to the next to the right
+uniform vec3 ray_dy;         // ... and to the next row down the image
+uniform sampler2D body;      // premultiplied, bottom row first
+uniform ivec4 body_box;      // output pixels x0, y0, x1, y1 (rows top first) where the body layer is
+#if SHADOWS == 1
+SHADOW_GLSL
+#elif SHADOWS == 2
+uniform sampler2D shadow_map;
+uniform vec3 shadow_area;
+#endif
+in vec3 ray;                 // at the block's centre
+layout(location = 0) out vec2 y_even;
+layout(location = 1) out vec2 y_odd;
+layout(location = 2) out float u_out;
+layout(location = 3) out float v_out;
 
-#: chroma of each 2x2 block from the block's mean colour, U and V into two targets at once
-_CHROMA_FRAGMENT = _YUV_GLSL + """
-layout(location = 0) out vec4 u_out;
-layout(location = 1) out vec4 v_out;
 void main()
 {
-    ivec2 p = 2 * ivec2(gl_FragCoord.xy);
-    vec3 rgb = 0.25 * (texelFetch(image, p, 0).rgb + texelFetch(image, p + ivec2(1, 0), 0).rgb
-                       + texelFetch(image, p + ivec2(0, 1), 0).rgb + texelFetch(image, p + ivec2(1, 1), 0).rgb);
-    u_out = vec4(128.0 / 255.0 + dot(rgb, U_ROW));
-    v_out = vec4(128.0 / 255.0 + dot(rgb, V_ROW));
+    ivec2 px = 2 * ivec2(gl_FragCoord.xy);   // the block's top-left output pixel
+    vec3 r0 = ray - 0.5 * (ray_dx + ray_dy);
+    vec3 rays[4] = vec3[4](r0, r0 + ray_dx, r0 + ray_dy, r0 + ray_dx + ray_dy);
+    vec3 c[4];
+#if FLOOR
+    float t[4];
+    vec2 q[4];
+    for (int k = 0; k < 4; k++) {
+        t[k] = (floor_y - cam_pos.y) / min(rays[k].y, -1e-5);
+        q[k] = (cam_pos.xz + t[k] * rays[k].xz) / grid_spacing;
+    }
+    vec2 w = max(abs(q[1] - q[0]) + abs(q[2] - q[0]), vec2(1e-6));
+    float fade = clamp(1.0 - 5.0 * max(w.x, w.y), 0.0, 1.0);
+    float wy = max(abs(ray_dx.y) + abs(ray_dy.y), 1e-7);
+    for (int k = 0; k < 4; k++) {
+        vec2 g = abs(fract(q[k] - 0.5) - 0.5) / w;
+        vec3 color = mix(floor_color, grid_color, (1.0 - clamp(min(g.x, g.y), 0.0, 1.0)) * fade);
+#if SHADOWS == 1
+        color *= shadow_lit(q[k] * grid_spacing, floor_y);
+#elif SHADOWS == 2
+        color *= texture(shadow_map, (q[k] * grid_spacing - shadow_area.xy) / shadow_area.z).r;
+#endif
+        color = mix(color, haze, 1.0 - exp(-t[k] * length(rays[k]) / haze_distance));
+        c[k] = mix(sky, color, clamp(0.5 - rays[k].y / wy, 0.0, 1.0));
+    }
+#else
+    for (int k = 0; k < 4; k++)
+        c[k] = sky;
+#endif
+    int rows = textureSize(body, 0).y;
+    for (int k = 0; k < 4; k++) {
+        ivec2 p = px + ivec2(k & 1, k >> 1);
+        bool in_box = all(greaterThanEqual(p, body_box.xy)) && all(lessThan(p, body_box.zw));
+        vec4 b = in_box ? texelFetch(body, ivec2(p.x, rows - 1 - p.y), 0) : vec4(0.0);
+        c[k] = b.rgb + (1.0 - b.a) * c[k];
+    }
+    y_even = 16.0 / 255.0 + vec2(dot(c[0], Y_ROW), dot(c[1], Y_ROW));
+    y_odd = 16.0 / 255.0 + vec2(dot(c[2], Y_ROW), dot(c[3], Y_ROW));
+    vec3 mean = 0.25 * (c[0] + c[1] + c[2] + c[3]);
+    u_out = 128.0 / 255.0 + dot(mean, U_ROW);
+    v_out = 128.0 / 255.0 + dot(mean, V_ROW);
 }
 """
 
@@ -211,7 +268,7 @@ void main()
 """
 
 
-def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False) -> int:
+def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False, floor: bool = True) -> int:
     from OpenGL import GL
 
     program = GL.glCreateProgram()
@@ -220,7 +277,7 @@ def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False)
         shader = GL.glCreateShader(kind)
         if not source.lstrip().startswith("#version"):
             source = (f"#version 330 core\n#define N_CASTERS {len(sc.CASTERS)}\n#define SHADOWS {shadows}\n"
-                      f"#define REGION {int(region)}\n#define MAX_CORNERS {MAX_CORNERS}\n"
+                      f"#define REGION {int(region)}\n#define MAX_CORNERS {MAX_CORNERS}\n#define FLOOR {int(floor)}\n"
                       + source.replace("SHADOW_GLSL", _SHADOW_GLSL))
         GL.glShaderSource(shader, source)
         GL.glCompileShader(shader)
@@ -266,26 +323,30 @@ class Compositor:
         self.body_tex, self.body_fb = self._target(GL.GL_RGBA8, w, h)
         self.map_tex, self.map_fb = self._target(GL.GL_R8, MAP_SIZE, MAP_SIZE, linear=True)
         self.out_tex, self.out_fb = self._target(GL.GL_RGBA8, w, h)
-        self.y_tex, self.y_fb = self._target(GL.GL_R8, w, h)
-        self.u_tex, self.uv_fb = self._target(GL.GL_R8, w // 2, h // 2)
-        self.v_tex = GL.glGenTextures(1)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.v_tex)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_R8, w // 2, h // 2, 0, GL.GL_RED, GL.GL_UNSIGNED_BYTE, None)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D, self.v_tex, 0)
-        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
-        self.luma = _compile(_MAP_VERTEX, _LUMA_FRAGMENT)
-        self.chroma = _compile(_MAP_VERTEX, _CHROMA_FRAGMENT)
-        for program in (self.luma, self.chroma):
-            GL.glUseProgram(program)
-            GL.glUniform1i(GL.glGetUniformLocation(program, "image"), 0)
+        # the yuv420p targets of the fused pass: luma of even and odd rows (two bytes per block each), U, V
+        self.yuv_tex = [self._texture(fmt, w // 2, h // 2) for fmt in (GL.GL_RG8, GL.GL_RG8, GL.GL_R8, GL.GL_R8)]
+        self.yuv_fb = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.yuv_fb)
+        for k, tex in enumerate(self.yuv_tex):
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0 + k, GL.GL_TEXTURE_2D, tex, 0)
+        GL.glDrawBuffers(4, [GL.GL_COLOR_ATTACHMENT0 + k for k in range(4)])
         # the reference (exact_shadows) shades every pixel; the fast path only the floor's region
         region = not self.exact_shadows
         self.plain = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 0, region)
         self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2, region)
         self.mapper = _compile(_MAP_VERTEX, _MAP_FRAGMENT, 1)
         self.composite = _compile(_COMPOSITE_VERTEX, _COMPOSITE_FRAGMENT)
+        # the fused yuv pass: sky-only blocks, floor blocks, floor blocks with shadows
+        self.yuv_sky = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 0, True, floor=False)
+        self.yuv_plain = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 0, True)
+        self.yuv_shadowed = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 1 if self.exact_shadows else 2, True)
         self._loc: dict[tuple[int, str], int] = {}
-        for program in (self.plain, self.shadowed, self.mapper):
+        for program in (self.yuv_sky, self.yuv_plain, self.yuv_shadowed):
+            GL.glUseProgram(program)
+            GL.glUniform1i(self._location(program, "body"), 0)
+            if self._location(program, "shadow_map") >= 0:
+                GL.glUniform1i(self._location(program, "shadow_map"), 1)
+        for program in (self.plain, self.shadowed, self.mapper, self.yuv_sky, self.yuv_plain, self.yuv_shadowed):
             GL.glUseProgram(program)
             for name, value in (("size", (w, h)), ("sky", sc.SKY), ("floor_color", sc.FLOOR),
                                 ("grid_color", sc.GRID), ("haze", sc.HAZE), ("haze_distance", sc.HAZE_DISTANCE_M),
@@ -301,18 +362,26 @@ class Compositor:
         self._ready = True
 
     @staticmethod
-    def _target(fmt: int, w: int, h: int, linear: bool = False) -> tuple[int, int]:
-        """A texture of format `fmt` and a framebuffer drawing into it."""
+    def _texture(fmt: int, w: int, h: int, linear: bool = False) -> int:
+        """A w x h texture of format `fmt` (GL_R8, GL_RG8 or GL_RGBA8)."""
         from OpenGL import GL
 
         tex = GL.glGenTextures(1)
         GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, fmt, w, h, 0, GL.GL_RED if fmt == GL.GL_R8 else GL.GL_RGBA,
-                        GL.GL_UNSIGNED_BYTE, None)
+        layout = {GL.GL_R8: GL.GL_RED, GL.GL_RG8: GL.GL_RG}.get(fmt, GL.GL_RGBA)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, fmt, w, h, 0, layout, GL.GL_UNSIGNED_BYTE, None)
         for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_LINEAR if linear else GL.GL_NEAREST)
         for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_CLAMP_TO_EDGE)
+        return tex
+
+    @classmethod
+    def _target(cls, fmt: int, w: int, h: int, linear: bool = False) -> tuple[int, int]:
+        """A texture of format `fmt` and a framebuffer drawing into it."""
+        from OpenGL import GL
+
+        tex = cls._texture(fmt, w, h, linear)
         fb = GL.glGenFramebuffers(1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, tex, 0)
@@ -375,6 +444,9 @@ class Compositor:
             self._uniform(self.mapper, "floor_y", floor_y)
             self._uniform(self.mapper, "shadow_area", area)
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        if yuv:
+            return self._yuv(box, camera_pose, yfov, floor_y, casters if shadows else None,
+                             area if shadows and not self.exact_shadows else None, shadow_box if shadows else None)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.out_fb)
         GL.glViewport(0, 0, w, h)
         corners = None
@@ -428,31 +500,95 @@ class Compositor:
             GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
             GL.glDisable(GL.GL_BLEND)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
-        if not yuv:
-            frame = np.empty((h, w, 3), np.uint8)
-            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.out_fb)
-            GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, frame.ctypes.data_as(ctypes.c_void_p))
-            GL.glBindVertexArray(0)
-            return frame
-        # yuv420p: the conversion x264 wants, done here on the composed frame (ffmpeg then converts nothing)
+        frame = np.empty((h, w, 3), np.uint8)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.out_fb)
+        GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, frame.ctypes.data_as(ctypes.c_void_p))
+        GL.glBindVertexArray(0)
+        return frame
+
+    def _yuv(self, box: tuple[int, int, int, int] | None, camera_pose: np.ndarray, yfov: float,
+             floor_y: float | None, casters: np.ndarray | None, area: np.ndarray | None,
+             shadow_box: tuple[int, int, int, int] | None) -> np.ndarray:
+        """compose(..., yuv=True) after the body's resolve and the shadow map: the fused pass over 2x2
+        blocks (_YUV_FRAGMENT), sky-only blocks above the horizon (floor_region with a margin of a
+        block), floor blocks below it, the shadowed variant inside the shadows' box; then the planes
+        read back into one yuv420p frame."""
+        from OpenGL import GL
+
+        w, h = self.width, self.height
+        bw, bh = w // 2, h // 2
+        pose = np.asarray(camera_pose, dtype=np.float64)
+        tan = np.tan(yfov / 2)
+        # the ray through pixel centres changes by these per output pixel (NDC steps 2 / w and 2 / h;
+        # the output is upside down, so a row down the image is +y in NDC and -y in camera space)
+        ray_dx = pose[:3, 0] * (2 / w) * tan * w / h
+        ray_dy = -pose[:3, 1] * (2 / h) * tan
+        # body and shadow boxes in output pixels, rows top first (the output is upside down)
+        body_box = (0, 0, 0, 0) if box is None else (box[0], h - box[3], box[2], h - box[1])
+        square = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], np.float32)
+        if floor_y is None:
+            draws = [(self.yuv_sky, square, None)]
+        else:
+            # a block is floor when any of its pixels can be: half a block's reach beyond the pixel margin
+            floor = floor_region(pose, yfov, w, h, margin=1.5) if not self.exact_shadows else square
+            sky = floor_region(pose, yfov, w, h, margin=1.5, sky=True) if not self.exact_shadows else square[:0]
+            draws = [(self.yuv_sky, sky, None)] if len(sky) else []
+            if len(floor):
+                if shadow_box is None:
+                    draws.append((self.yuv_plain, floor, None))
+                else:  # the shadows' box in blocks, rounded outwards
+                    x0, y1 = shadow_box[0] // 2, (h - shadow_box[1] + 1) // 2
+                    x1, y0 = (shadow_box[2] + 1) // 2, (h - shadow_box[3]) // 2
+                    inner = (x0, y0, min(x1, bw), min(y1, bh))
+                    around = [(0, 0, bw, bh)] if self.exact_shadows else _around(inner, bw, bh)
+                    draws += [(self.yuv_plain, floor, r) for r in around] + [(self.yuv_shadowed, floor, inner)]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.yuv_fb)
+        GL.glViewport(0, 0, bw, bh)
         GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.out_tex)
-        for program, fb, size in ((self.luma, self.y_fb, (w, h)), (self.chroma, self.uv_fb, (w // 2, h // 2))):
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fb)
-            GL.glViewport(0, 0, *size)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.body_tex)
+        if area is not None:
+            GL.glActiveTexture(GL.GL_TEXTURE1)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.map_tex)
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+        ready = set()
+        for program, corners, scissor in draws:
             GL.glUseProgram(program)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+            if program not in ready:  # a program's uniforms once per frame
+                ready.add(program)
+                self._uniform(program, "cam_rot", pose[:3, :3])
+                self._uniform(program, "tan_half_fov", tan)
+                self._uniform(program, "ray_dx", ray_dx)
+                self._uniform(program, "ray_dy", ray_dy)
+                GL.glUniform4i(self._location(program, "body_box"), *map(int, body_box))
+                GL.glUniform2fv(self._location(program, "corners"), len(corners), corners)
+                if program != self.yuv_sky:
+                    self._uniform(program, "cam_pos", pose[:3, 3])
+                    self._uniform(program, "floor_y", floor_y)
+                if program == self.yuv_shadowed and area is None:
+                    self._uniform(program, "casters", casters)
+                elif program == self.yuv_shadowed:
+                    self._uniform(program, "shadow_area", area)
+            if scissor is not None:
+                x0, y0, x1, y1 = scissor
+                GL.glEnable(GL.GL_SCISSOR_TEST)
+                GL.glScissor(x0, y0, x1 - x0, y1 - y0)
+            GL.glDrawArrays(GL.GL_TRIANGLE_FAN, 0, len(corners))
+            GL.glDisable(GL.GL_SCISSOR_TEST)
         GL.glUseProgram(0)
         GL.glBindVertexArray(0)
         frame = np.empty((h * 3 // 2, w), np.uint8)
         base = frame.ctypes.data
-        q = (w // 2) * (h // 2)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.y_fb)
-        GL.glReadPixels(0, 0, w, h, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base))
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.uv_fb)
-        for k, attachment in enumerate((GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1)):
-            GL.glReadBuffer(attachment)
-            GL.glReadPixels(0, 0, w // 2, h // 2, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base + w * h + k * q))
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.yuv_fb)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        # luma: block row j of the even / odd target is image row 2j / 2j + 1 (rows of w bytes, two apart)
+        GL.glPixelStorei(GL.GL_PACK_ROW_LENGTH, w)
+        for k in range(2):
+            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + k)
+            GL.glReadPixels(0, 0, bw, bh, GL.GL_RG, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base + k * w))
+        GL.glPixelStorei(GL.GL_PACK_ROW_LENGTH, 0)
+        for k in range(2):
+            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT2 + k)
+            GL.glReadPixels(0, 0, bw, bh, GL.GL_RED, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(base + w * h + k * bw * bh))
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         return frame
 
@@ -462,9 +598,10 @@ class Compositor:
             return
         from OpenGL import GL
 
-        for program in (self.plain, self.shadowed, self.mapper, self.composite, self.luma, self.chroma):
+        for program in (self.plain, self.shadowed, self.mapper, self.composite, self.yuv_sky, self.yuv_plain,
+                        self.yuv_shadowed):
             GL.glDeleteProgram(program)
-        GL.glDeleteFramebuffers(5, [self.body_fb, self.map_fb, self.out_fb, self.y_fb, self.uv_fb])
-        GL.glDeleteTextures([self.body_tex, self.map_tex, self.out_tex, self.y_tex, self.u_tex, self.v_tex])
+        GL.glDeleteFramebuffers(4, [self.body_fb, self.map_fb, self.out_fb, self.yuv_fb])
+        GL.glDeleteTextures([self.body_tex, self.map_tex, self.out_tex, *self.yuv_tex])
         GL.glDeleteVertexArrays(1, [self.vao])
         self._ready = False
