@@ -7,10 +7,12 @@ Steps, for one clip (mannequin, reactor-view camera, 20 fps), in one process:
   scene      swapping the body node and uploading it (pyrender's _update_context)
   body draw  the forward pass into the 4x multisampled framebuffer (rasterisation + shading, under the
              body's scissor box on the fast path), glFinish'ed
-  resolve+backdrop+read-back   vimo.pipelines.video.compose_gl: MSAA resolve of the box, the floor /
-             shadow / horizon pass (or a clear), the composite, glReadPixels (top row first)
-  x264 <p>   ffmpeg's CPU time per frame to encode the frames (rgb24 in, yuv420p H.264 out) with preset <p>
-  rgb->yuv   ffmpeg's CPU time per frame for the colour conversion alone (rgb24 -> yuv420p rawvideo)
+  resolve+backdrop+read-back   vimo.pipelines.video.compose_gl: MSAA resolve of the box, the shadow map,
+             the fused pass (floor / shadow / horizon, the body laid over it, yuv420p planes) and the
+             read-back of the planes, as vimo render does (--reference: the RGB path, pyrender's shader)
+  x264 <p>   ffmpeg's CPU time per frame to encode the frames (yuv420p in as from vimo render, rgb24 with
+             --reference; yuv420p H.264 out) with preset <p>, the PSNR and the rate
+  rgb->yuv   (--reference only) ffmpeg's CPU time per frame for the colour conversion alone
 Rendering steps are wall-clock times (llvmpipe spreads a draw over every core), then the same steps' CPU
 times (this process, every thread: what limits several workers on a full machine); ffmpeg steps are CPU
 times of the child process. The load average is printed next to the figures: other jobs inflate wall-clock times.
@@ -85,7 +87,7 @@ def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool
         frame = r._compositor.compose(inner._main_fb_ms, box, path.poses[k], path.yfov,
                                       extra.get("floor_y"), extra.get("casters"),
                                       None if look is None else r.shadow_box(look.floor_y, look.casters[k],
-                                                                             path.poses[k]))
+                                                                             path.poses[k]), yuv=fast)
         d, cd = time.perf_counter(), _self_cpu()
         if t >= 0:
             for key, dt, dc in zip(times, (b - a, c - b, d - c), (cb - ca, cc - cb, cd - cc)):
@@ -99,33 +101,45 @@ def profile_render(frames: int, size: tuple[int, int], fast: bool, scenery: bool
 
 
 def profile_ffmpeg(frames: list, fps: float, presets: tuple[str, ...]) -> dict[str, float]:
+    """ffmpeg's CPU ms per frame to encode `frames` (RGB (H, W, 3), or planar yuv420p (H * 3 / 2, W) as
+    vimo render hands them over) with each x264 preset, the PSNR of the result and its rate; for RGB
+    frames also the rgb24 -> yuv420p conversion alone."""
     from vimo.pipelines.video import encode
 
     ffmpeg = encode._ffmpeg().get_ffmpeg_exe()
-    h, w = frames[0].shape[:2]
+    yuv = frames[0].ndim == 2
+    h, w = (frames[0].shape[0] * 2 // 3, frames[0].shape[1]) if yuv else frames[0].shape[:2]
     raw = b"".join(f.tobytes() for f in frames)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(f"x264 {p}", ["-c:v", "libx264", "-preset", p, "-crf", str(encode.CRF), "-pix_fmt", "yuv420p",
                                str(Path(tmp) / f"{p}.mp4")]) for p in presets]
-        jobs.append(("rgb->yuv", ["-pix_fmt", "yuv420p", "-f", "rawvideo", "-y", os.devnull]))
+        if not yuv:
+            jobs.append(("rgb->yuv", ["-pix_fmt", "yuv420p", "-f", "rawvideo", "-y", os.devnull]))
         for name, tail in jobs:
-            cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r",
-                   str(fps), "-i", "pipe:0", *tail]
+            cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p" if yuv else "rgb24",
+                   "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0", *tail]
             c0 = _child_cpu()
             subprocess.run(cmd, input=raw, check=True)
             out[name] = 1000 * (_child_cpu() - c0) / len(frames)
             if name.startswith("x264"):
-                out[name.replace("x264", "psnr")] = psnr(frames, Path(tail[-1]))
+                out[name.replace("x264", "psnr")] = psnr(frames, Path(tail[-1]), ffmpeg, yuv)
                 out[name.replace("x264", "kB/s")] = Path(tail[-1]).stat().st_size / 1000 / (len(frames) / fps)
     return out
 
 
-def psnr(frames: list, mp4: Path) -> float:
-    """PSNR (dB, RGB) of the decoded video against the frames that were encoded."""
+def psnr(frames: list, mp4: Path, ffmpeg: str, yuv: bool) -> float:
+    """PSNR (dB; over the RGB channels, or over the yuv420p planes) of the decoded video against the
+    frames that were encoded."""
     from vimo.pipelines.video import encode
 
-    err = [np.mean((a.astype(np.float64) - b) ** 2) for a, b in zip(frames, encode.read_frames(mp4))]
+    if yuv:
+        raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(mp4), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                             capture_output=True, check=True).stdout
+        decoded = np.frombuffer(raw, np.uint8).reshape(-1, *frames[0].shape)
+    else:
+        decoded = encode.read_frames(mp4)
+    err = [np.mean((a.astype(np.float64) - b) ** 2) for a, b in zip(frames, decoded)]
     return float(10 * np.log10(255 ** 2 / max(np.mean(err), 1e-12)))
 
 
