@@ -11,8 +11,7 @@ MAPPING = {"vimo": "vimo", "vimo.pipelines": "pipelines",
 packages = []
 for name, folder in MAPPING.items():
     packages.append(name)
-    packages += [f"{name}.{sub}" for sub in find_packages(folder)
-                 if not any(f"{name}.{sub}".startswith(other + ".") or f"{name}.{sub}" == other
-                            for other in MAPPING if other != name)]
+    # a sub-folder that is itself mapped (none today) is packaged from its own folder, not twice
+    packages += [f"{name}.{sub}" for sub in find_packages(folder) if f"{name}.{sub}" not in MAPPING]
 
 setup(packages=sorted(set(packages)), package_dir=MAPPING)
