@@ -292,15 +292,18 @@ def _plots(rows: list[dict[str, str]], out: Path) -> dict[str, str]:
     return figures
 
 
-def reaction_measures(release: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
+def reaction_measures(release: Path, rows: list[dict[str, str]], *, mesher: Any = None,
+                      mesh_label: str | None = None) -> dict[str, Any]:
     """Measures of the release's original pairs: per pair, per sub-category and overall summaries, outliers,
-    the real pairs' reference distributions, and the pairs that could not be measured."""
+    the real pairs' reference distributions, and the pairs that could not be measured. With `mesher`
+    (vimo.release.measures.Mesher: joints -> posed body-model mesh), the mesh penetration too; `mesh_label`
+    names the body model in the card."""
     from vimo.metrics.reaction import outliers, summarise
     from vimo.release.measures import measure_pairs, reference_of, two_person_rows
 
     chosen = [r for r in two_person_rows(release, rows) if r["split"] in ("train", "val", "test")]
     problems: list[str] = []
-    measures = measure_pairs(release, chosen, problems=problems)
+    measures = measure_pairs(release, chosen, problems=problems, mesher=mesher)
     sub_of = {r["pair_id"]: r["sub_category"] for r in chosen}
     per_sub: dict[str, Any] = {}
     for sub in sorted(set(sub_of.values())):
@@ -313,7 +316,8 @@ def reaction_measures(release: Path, rows: list[dict[str, str]]) -> dict[str, An
             if measures else {"pairs": 0},
             "reference": reference_of(measures).as_dict() if measures else None,
             "outliers": outliers(measures), "problems": problems,
-            "other_actor_pairs": sum(r.get("video_actor") == "other" for r in rows)}
+            "other_actor_pairs": sum(r.get("video_actor") == "other" for r in rows),
+            "mesh_body_model": mesh_label if mesher is not None else None}
 
 
 def _pct(v: Any) -> str:
@@ -331,12 +335,20 @@ def _reaction_text(data: Mapping[str, Any], figure: str | None) -> str:
              "skeleton; formulas in docs/benchmark.md §8 of vimo. Penetration: share of frames deeper than 1 cm "
              "and mean depth; contact: share of frames under 2 cm apart; onset lag: reactor onset minus actor onset "
              "(negative: the reactor moves first); facing: angle between the head direction and the actor."]
+    meshed = data.get("mesh_body_model") is not None and "mesh_penetration_frames" in data["all"]
+    if meshed:
+        parts.append(f"Penetration is also measured between the two bodies' meshes ({data['mesh_body_model']}, "
+                     "posed from the joints: the joints' bone directions with the model's own bone lengths): "
+                     "the deepest vertex of either body inside the other, per frame; the mesh columns.")
     table = []
     for name, s in [*data["by_sub_category"].items(), ("**all**", data["all"])]:
+        mesh = [_pct(s.get("mesh_penetration_frames")), "n/a" if s.get("mesh_penetration_depth") is None
+                else f"{100 * s['mesh_penetration_depth']:.1f}"] if meshed else []
         table.append([name, s["pairs"], _pct(s["penetration_frames"]), f"{100 * s['penetration_depth']:.1f}",
-                      _pct(s["contact_frames"]), f"{s['min_distance']:.2f}", _fmt(s["onset_lag"]),
+                      *mesh, _pct(s["contact_frames"]), f"{s['min_distance']:.2f}", _fmt(s["onset_lag"]),
                       _pct(s["early_reactions"]), f"{s['facing_angle']:.0f}", _pct(s["facing_frames"])])
-    parts.append(_table(["sub-category", "pairs", "penetrating frames", "depth (cm)", "contact frames",
+    mesh_heads = ["mesh penetrating frames", "mesh depth (cm)"] if meshed else []
+    parts.append(_table(["sub-category", "pairs", "penetrating frames", "depth (cm)", *mesh_heads, "contact frames",
                          "min distance (m)", "onset lag (s)", "reacting early", "facing angle (°)",
                          "facing frames"], table))
     cams = data["all"].get("camera_angle")
@@ -501,14 +513,15 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
 
 
 def render_card(release: str | Path, *, out: str | Path, workspace: str | Path | None = None,
-                template: str | Path | None = None) -> Path:
-    """Write `<out>/README.md` and `<out>/meta/figures/*.png` for a release; returns the README path."""
+                template: str | Path | None = None, mesher: Any = None, mesh_label: str | None = None) -> Path:
+    """Write `<out>/README.md` and `<out>/meta/figures/*.png` for a release; returns the README path. With
+    `mesher` (joints -> posed body-model mesh), the reaction measures include the mesh penetration."""
     release, out = Path(release), Path(out)
     ctx = card_context(release, workspace=workspace)
     rows = ctx.pop("_rows")
     figures = _plots(rows, out / FIGURES)
     ctx.update({f"figure_{k}": f"{FIGURES}/{v}" for k, v in figures.items()})
-    measures = reaction_measures(release, rows)
+    measures = reaction_measures(release, rows, mesher=mesher, mesh_label=mesh_label)
     atomic.write_json(out / REACTION_MEASURES, measures)
     plot = _reaction_plot(measures, out / FIGURES)
     ctx["reaction_measures"] = _reaction_text(measures, plot and f"{FIGURES}/{plot}")

@@ -198,10 +198,16 @@ def card(release: Path = typer.Argument(..., help="release folder"),
          out: Path = typer.Option(..., "--out", "-o", help="folder for README.md and meta/figures/"),
          workspace: Path = typer.Option(None, "--workspace", "-w",
                                         help="workspace of the release (for the annotation summary)"),
-         template: Path = typer.Option(None, help="card template (default: vimo's, data_cards/template.md)")) -> None:
+         template: Path = typer.Option(None, help="card template (default: vimo's, data_cards/template.md)"),
+         body_models: Path = typer.Option(None, "--body-models",
+                                          help="SMPL-family model folder: also measure penetration between the "
+                                               "two bodies' meshes (posed from the joints)"),
+         model_type: str = typer.Option("smpl", help="smpl, smplh or smplx (with --body-models)"),
+         gender: str = typer.Option("neutral", help="neutral, male or female (with --body-models)")) -> None:
     """Render the data card of a release (README.md with YAML front matter + PNG figures).
 
     vimo card ws/releases/vimo-base-1.0.0 --workspace ws/ --out data_cards/vimo-base-1.0.0
+    vimo card ws/releases/vimo-base-1.0.0 --out data_cards/vimo-base-1.0.0 --body-models ~/body_models
     """
     from vimo.cards import CardError, render_card
     from vimo.release import CHECKSUMS
@@ -209,7 +215,18 @@ def card(release: Path = typer.Argument(..., help="release folder"),
     if (out / CHECKSUMS).exists():
         raise CardError("is a built release; releases are immutable", path=out,
                         fix="render the card into another folder (the release already holds its card)")
-    path = render_card(release, out=out, workspace=workspace, template=template)
+    mesher, label = None, None
+    if body_models is not None:
+        from vimo.pipelines.body import load_body_model
+        from vimo.pipelines.video.posing import pose_body_model
+
+        model = load_body_model(body_models, model_type, gender)
+
+        def mesher(joints):
+            return pose_body_model(model, joints)
+
+        label = f"{model_type} {gender}"
+    path = render_card(release, out=out, workspace=workspace, template=template, mesher=mesher, mesh_label=label)
     typer.echo(f"card written: {path}")
 
 

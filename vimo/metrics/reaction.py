@@ -19,6 +19,13 @@ Penetration (per frame t, over reactor capsules i and actor capsules j)
                    MAX_VOXELS = 20000 points) over that box, only on frames with depth > 0
     penetrating frames: depth(t) > PENETRATION_TOL (1 cm); their share of the frames.
 
+Bodies as meshes (when body-model files are given; vimo.metrics.meshes)
+    The two SMPL-family meshes of a frame: depth(t) = the deepest vertex of either body inside the other
+    (generalised winding number > 1/2), as its distance to the other's surface; volume(t) = grid points
+    (2 cm) inside both; the same shares and means as the capsules' (`mesh_*` keys, MESH_KEYS). Meshes
+    posed from joints (vimo card --body-models) follow the joints' bone directions with the model's own
+    bone lengths.
+
 Contact and proximity
     clearance(t) = min_ij (d_ij(t) - r_i - r_j)   the gap between the two bodies' surfaces (negative: overlap)
     contact frames: clearance(t) < CONTACT_M (2 cm); the clip's minimum distance min_t clearance(t).
@@ -412,19 +419,45 @@ class ClipMeasures:
     facing_frames: float
     clearances: np.ndarray = field(repr=False)
     camera: dict[str, float] | None = None
+    mesh: dict[str, float] | None = None
+    """with body meshes: MESH_KEYS (the mesh twins of the capsule penetration measures)"""
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: (None if v is None else round(float(v), 6)) for k, v in self.__dict__.items()
-               if k not in ("clearances", "camera")}
-        if self.camera is not None:
-            out.update({k: round(v, 6) for k, v in self.camera.items()})
+               if k not in ("clearances", "camera", "mesh")}
+        for extra in (self.camera, self.mesh):
+            if extra is not None:
+                out.update({k: round(v, 6) for k, v in extra.items()})
         return out
 
 
+#: the mesh penetration measures of a clip (with body meshes): mean and max per-frame depth (m), mean
+#: volume (cm^3), share of frames deeper than PENETRATION_TOL
+MESH_KEYS = ("mesh_penetration_depth", "mesh_max_penetration_depth", "mesh_penetration_volume",
+             "mesh_penetration_frames")
+
+
+def mesh_measures(meshes: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], *,
+                  volume: bool = True) -> dict[str, float]:
+    """MESH_KEYS of ((reactor vertices (T, V, 3), faces), (actor vertices, faces)) (vimo.metrics.meshes)."""
+    from vimo.metrics.meshes import mesh_penetration
+
+    (rv, rf), (av, af) = meshes
+    pen = mesh_penetration(rv, rf, av, af, volume=volume)
+    return {"mesh_penetration_depth": float(pen.depth.mean()), "mesh_max_penetration_depth": float(pen.depth.max()),
+            "mesh_penetration_volume": float(pen.volume.mean() * 1e6),
+            "mesh_penetration_frames": float((pen.depth > PENETRATION_TOL).mean())}
+
+
 def clip_measures(reactor, actor, fps: float, *, camera: CameraTrack | None = None, voxel: float = DEFAULT_VOXEL,
-                  volume: bool = True) -> ClipMeasures:
-    """All measures of one clip: (T, 22, 3) reactor and actor joints in one frame, metres, Y up."""
+                  volume: bool = True, meshes: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                  | None = None) -> ClipMeasures:
+    """All measures of one clip: (T, 22, 3) reactor and actor joints in one frame, metres, Y up; with
+    `meshes` ((reactor vertices (T, V, 3), faces), (actor vertices, faces)), the mesh penetration too."""
     r, a = _pair(reactor, actor)
+    if meshes is not None and not (len(meshes[0][0]) == len(meshes[1][0]) == len(r)):
+        raise ReactionMeasureError(f"meshes of {len(meshes[0][0])} and {len(meshes[1][0])} frames for a clip of "
+                                   f"{len(r)} frames", fix="pose the bodies from the clip's own joints")
     pen = penetration(r, a, voxel=voxel, volume=volume)
     gap = clearance(r, a)
     angles = facing_angles(r, a)
@@ -434,7 +467,8 @@ def clip_measures(reactor, actor, fps: float, *, camera: CameraTrack | None = No
         contact_frames=float((gap < CONTACT_M).mean()), min_distance=float(gap.min()),
         onset_lag=onset_lag(r, a, fps), facing_angle=float(angles.mean()),
         facing_frames=float((angles < FACING_DEG).mean()), clearances=gap,
-        camera=None if camera is None else camera_consistency(r, camera, fps))
+        camera=None if camera is None else camera_consistency(r, camera, fps),
+        mesh=None if meshes is None else mesh_measures(meshes, volume=volume))
 
 
 @dataclass
@@ -471,6 +505,10 @@ def summarise(clips: Sequence[ClipMeasures], reference: ReactionReference | None
     for k in ("camera_angle", "camera_speed_gap", "camera_turn_gap"):
         if cams:
             out[k] = float(np.mean([c[k] for c in cams]))
+    meshed = [c.mesh for c in clips if c.mesh is not None]
+    if meshed:
+        out.update({k: float(np.mean([m[k] for m in meshed])) for k in MESH_KEYS if k != "mesh_max_penetration_depth"})
+        out["mesh_pairs"] = len(meshed)
     if reference is not None:
         out["proximity_w1"] = histogram_distance(proximity_histogram(np.concatenate([c.clearances for c in clips])),
                                                  reference.proximity)
@@ -505,10 +543,13 @@ class ReactionMeasures:
 
 
 def outliers(clips: Mapping[str, ClipMeasures]) -> dict[str, list[str]]:
-    """Clip ids worth inspecting: `penetrating` (a frame deeper than 5 cm), `never_facing` (no facing frame),
-    `reacting_early` (onset lag < 0)."""
+    """Clip ids worth inspecting: `penetrating` (a frame deeper than 5 cm: the meshes' depth where the clip has
+    meshes, else the capsules'), `never_facing` (no facing frame), `reacting_early` (onset lag < 0)."""
+    def deepest(c: ClipMeasures) -> float:
+        return c.max_penetration_depth if c.mesh is None else c.mesh["mesh_max_penetration_depth"]
+
     return {
-        "penetrating": sorted(k for k, c in clips.items() if c.max_penetration_depth > 0.05),
+        "penetrating": sorted(k for k, c in clips.items() if deepest(c) > 0.05),
         "never_facing": sorted(k for k, c in clips.items() if c.facing_frames == 0.0),
         "reacting_early": sorted(k for k, c in clips.items() if c.onset_lag is not None and c.onset_lag < 0),
     }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
 
 from vimo import atomic
 from vimo.errors import VimoError
@@ -40,15 +42,25 @@ def load_actor(root: str | Path, row: Mapping[str, Any]):
     return atomic.load_npy(Path(root) / row["actor_joints_path"], what="actor joints")
 
 
+#: joints (T, 22, 3) -> (vertices (T, V, 3), faces (F, 3)): a posed body-model mesh (vimo card --body-models)
+Mesher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
 def measure_pairs(root: str | Path, rows: Iterable[Mapping[str, Any]], *, fps: float = FPS,
-                  problems: list[str] | None = None) -> dict[str, ClipMeasures]:
-    """pair id -> measures of the real pair (reactor joints recovered from its features, its actor, its camera).
-    A pair whose files cannot be measured is left out and reported in `problems` (when given) or raised."""
+                  problems: list[str] | None = None, mesher: Mesher | None = None) -> dict[str, ClipMeasures]:
+    """pair id -> measures of the real pair (reactor joints recovered from its features, its actor, its camera;
+    with `mesher`, both bodies' meshes for the mesh penetration). A pair whose files cannot be measured is left
+    out and reported in `problems` (when given) or raised."""
     out: dict[str, ClipMeasures] = {}
     for row in rows:
         try:
             reactor = atomic.load_npy(Path(root) / row["joints_path"], what="joints")
-            out[row["pair_id"]] = clip_measures(reactor, load_actor(root, row), fps, camera=load_camera(root, row))
+            actor = load_actor(root, row)
+            meshes = None
+            if mesher is not None:
+                n = min(len(reactor), len(actor))
+                meshes = (mesher(np.asarray(reactor[:n])), mesher(np.asarray(actor[:n])))
+            out[row["pair_id"]] = clip_measures(reactor, actor, fps, camera=load_camera(root, row), meshes=meshes)
         except VimoError as exc:
             if problems is None:
                 raise
