@@ -255,8 +255,8 @@ class Bench:
                                    "(or the official T2M evaluator folder) so base and split results are comparable")
         self.timing: dict[str, float] = {}
         self.encoder = build_encoder(cfg.encoder, self.p.transformer.video_dim)
-        self.feature_dir = Path(cfg.feature_cache) if cfg.feature_cache else self.out / "video_features"
-        self.cache = FeatureCache(self.feature_dir)
+        self.cache = FeatureCache.for_run(self.out, cfg.feature_cache)
+        self.feature_dir = self.cache.root
         self.train_pairs = self.release.pairs("train")
         self.test_pairs = self.release.pairs("test")
         if len(self.test_pairs) < 2:

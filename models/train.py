@@ -289,7 +289,7 @@ class _TransformerStage(_Stage):
         self.motions = [release.motion(m) for _, m in pairs]
         self.videos = [v for v, _ in pairs]
         encoder = build_encoder(cfg.encoder, p.transformer.video_dim)
-        cache = FeatureCache(cfg.feature_cache or Path(cfg.out) / "video_features")
+        cache = FeatureCache.for_run(cfg.out, cfg.feature_cache)
         self.features = release_video_features(release, self.videos, encoder, cache)
         # motions longer than max_motion_length: a seeded random window of it, new every epoch (data.py)
         self.plan = ReactionPlan([m.shape[0] for m in self.motions], batch_size, seed, unit=p.unit_length,

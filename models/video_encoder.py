@@ -413,8 +413,16 @@ class FeatureCache:
     """Per-video features on disk: `<root>/<encoder_id>/<sha256[:2]>/<sha256>.npz` with `frames` (16, D) and
     `pooled` (D,) (mean over frames, not normalised). Writes are atomic; a damaged entry is recomputed."""
 
+    #: the cache's folder inside a run's output folder when the run is given none
+    DEFAULT_FOLDER = "video_features"
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    @classmethod
+    def for_run(cls, out: str | Path, given: str | Path | None = None) -> "FeatureCache":
+        """The cache at `given`, else the default one of the run writing into `out` (`<out>/video_features`)."""
+        return cls(given if given else Path(out) / cls.DEFAULT_FOLDER)
 
     def path_for(self, checksum: str, encoder_id: str) -> Path:
         return self.root / encoder_id / checksum[:2] / f"{checksum}.npz"

@@ -703,7 +703,9 @@ class Demo:
         self.r.detail("bench base: trains the evaluator, RVQ-VAE, both transformers", 0, 3)
         run_bench(BenchConfig(release=release, out=out / "base", **common))
         evaluator = out / "base" / "evaluator" / "evaluator.tar"
-        features = out / "base" / "video_features"  # content-addressed: T2's videos are decoded once
+        from vimo.models.video_encoder import FeatureCache
+
+        features = FeatureCache.for_run(out / "base").root  # content-addressed: T2's videos are decoded once
         self.command(f"vimo bench {release} --split t2 --evaluator {evaluator} --out {out / 't2'} --preset tiny "
                      f"--feature-cache {features}")
         self.r.detail("bench T2: same evaluator, trained on splits/t2", 1, 3)

@@ -31,7 +31,7 @@ def generate_for_video(video: Path, checkpoints: Path, out: Path, *, length: int
 
     hero = load_hero(checkpoints, preset, device)
     enc = build_encoder(encoder, hero.preset.transformer.video_dim)
-    cache = FeatureCache(feature_cache or out / "video_features")
+    cache = FeatureCache.for_run(out, feature_cache)
     feats_in = cache.features(load_video_frames(video) if video.suffix == ".npy" else video, enc)
     features, joints = generate_reactions(hero, feats_in, frames=length, samples=samples, seed=seed)
     files = []
