@@ -98,8 +98,9 @@ float shadow_lit(vec2 p, float floor_y)
 }
 """
 
-#: SHADOWS 0: none; 1: computed per pixel (the reference); 2: looked up in the shadow map
-BACKDROP_FRAGMENT = """
+#: the backdrop's colour along a ray, shared by BACKDROP_FRAGMENT and _YUV_FRAGMENT. SHADOWS 0: none;
+#: 1: computed per pixel (the reference); 2: looked up in the shadow map
+_SCENERY_GLSL = """
 uniform vec3 cam_pos;
 uniform float floor_y;
 uniform vec3 sky;
@@ -114,28 +115,41 @@ SHADOW_GLSL
 uniform sampler2D shadow_map;
 uniform vec3 shadow_area;    // x, z of the map's corner, side length (m)
 #endif
+
+// the ray parameter where `ray` meets the floor plane
+float floor_t(vec3 ray)
+{
+    return (floor_y - cam_pos.y) / min(ray.y, -1e-5);
+}
+
+// the backdrop seen along `ray`, which meets the floor at parameter t, grid coordinates q; w: q's
+// screen-space width (fwidth), wy: that of ray.y
+vec3 backdrop(vec3 ray, float t, vec2 q, vec2 w, float wy)
+{
+    // grid lines one pixel wide, faded out where they would crowd (far away)
+    vec2 g = abs(fract(q - 0.5) - 0.5) / w;
+    float line = (1.0 - clamp(min(g.x, g.y), 0.0, 1.0)) * clamp(1.0 - 5.0 * max(w.x, w.y), 0.0, 1.0);
+    vec3 color = mix(floor_color, grid_color, line);
+#if SHADOWS == 1
+    color *= shadow_lit(q * grid_spacing, floor_y);
+#elif SHADOWS == 2
+    color *= texture(shadow_map, (q * grid_spacing - shadow_area.xy) / shadow_area.z).r;
+#endif
+    color = mix(color, haze, 1.0 - exp(-t * length(ray) / haze_distance));
+    // above the horizon: the sky, with the horizon line antialiased
+    return mix(sky, color, clamp(0.5 - ray.y / wy, 0.0, 1.0));
+}
+"""
+
+BACKDROP_FRAGMENT = _SCENERY_GLSL + """
 in vec3 ray;
 out vec4 frag_color;
 
 void main()
 {
-    float t = (floor_y - cam_pos.y) / min(ray.y, -1e-5);   // ray parameter where it meets the floor plane
-    vec3 p = cam_pos + t * ray;
-    // grid lines one pixel wide, faded out where they would crowd (far away)
-    vec2 q = p.xz / grid_spacing;
-    vec2 w = max(fwidth(q), vec2(1e-6));
-    vec2 g = abs(fract(q - 0.5) - 0.5) / w;
-    float line = (1.0 - clamp(min(g.x, g.y), 0.0, 1.0)) * clamp(1.0 - 5.0 * max(w.x, w.y), 0.0, 1.0);
-    vec3 color = mix(floor_color, grid_color, line);
-#if SHADOWS == 1
-    color *= shadow_lit(p.xz, floor_y);
-#elif SHADOWS == 2
-    color *= texture(shadow_map, (p.xz - shadow_area.xy) / shadow_area.z).r;
-#endif
-    color = mix(color, haze, 1.0 - exp(-t * length(ray) / haze_distance));
-    // above the horizon: the sky, with the horizon line antialiased
-    float floor_cover = clamp(0.5 - ray.y / max(fwidth(ray.y), 1e-7), 0.0, 1.0);
-    frag_color = vec4(mix(sky, color, floor_cover), 1.0);
+    float t = floor_t(ray);
+    vec2 q = (cam_pos.xz + t * ray.xz) / grid_spacing;
+    frag_color = vec4(backdrop(ray, t, q, max(fwidth(q), vec2(1e-6)), max(fwidth(ray.y), 1e-7)), 1.0);
 }
 """
 
@@ -170,25 +184,11 @@ const vec3 V_ROW = vec3(112.0, -93.786, -18.214) / 255.0;
 #: the sky only, for blocks above the horizon), lays the body layer over them and writes their luma
 #: (even and odd rows into two RG targets, read back interleaved) and the chroma of the block's mean
 #: colour. The grid's antialiasing width is the 2x2 difference a GPU's fwidth takes over a quad.
-_YUV_FRAGMENT = _YUV_GLSL + """
-uniform vec3 cam_pos;
-uniform float floor_y;
-uniform vec3 sky;
-uniform vec3 floor_color;
-uniform vec3 grid_color;
-uniform vec3 haze;
-uniform float haze_distance;
-uniform float grid_spacing;
+_YUV_FRAGMENT = _YUV_GLSL + _SCENERY_GLSL + """
 uniform vec3 ray_dx;         // the ray's change from one output pixel to the next to the right
 uniform vec3 ray_dy;         // ... and to the next row down the image
 uniform sampler2D body;      // premultiplied, bottom row first
 uniform ivec4 body_box;      // output pixels x0, y0, x1, y1 (rows top first) where the body layer is
-#if SHADOWS == 1
-SHADOW_GLSL
-#elif SHADOWS == 2
-uniform sampler2D shadow_map;
-uniform vec3 shadow_area;
-#endif
 in vec3 ray;                 // at the block's centre
 layout(location = 0) out vec2 y_even;
 layout(location = 1) out vec2 y_odd;
@@ -205,23 +205,14 @@ void main()
     float t[4];
     vec2 q[4];
     for (int k = 0; k < 4; k++) {
-        t[k] = (floor_y - cam_pos.y) / min(rays[k].y, -1e-5);
+        t[k] = floor_t(rays[k]);
         q[k] = (cam_pos.xz + t[k] * rays[k].xz) / grid_spacing;
     }
+    // the block's 2x2 differences, as a GPU's fwidth over a quad
     vec2 w = max(abs(q[1] - q[0]) + abs(q[2] - q[0]), vec2(1e-6));
-    float fade = clamp(1.0 - 5.0 * max(w.x, w.y), 0.0, 1.0);
     float wy = max(abs(ray_dx.y) + abs(ray_dy.y), 1e-7);
-    for (int k = 0; k < 4; k++) {
-        vec2 g = abs(fract(q[k] - 0.5) - 0.5) / w;
-        vec3 color = mix(floor_color, grid_color, (1.0 - clamp(min(g.x, g.y), 0.0, 1.0)) * fade);
-#if SHADOWS == 1
-        color *= shadow_lit(q[k] * grid_spacing, floor_y);
-#elif SHADOWS == 2
-        color *= texture(shadow_map, (q[k] * grid_spacing - shadow_area.xy) / shadow_area.z).r;
-#endif
-        color = mix(color, haze, 1.0 - exp(-t[k] * length(rays[k]) / haze_distance));
-        c[k] = mix(sky, color, clamp(0.5 - rays[k].y / wy, 0.0, 1.0));
-    }
+    for (int k = 0; k < 4; k++)
+        c[k] = backdrop(rays[k], t[k], q[k], w, wy);
 #else
     for (int k = 0; k < 4; k++)
         c[k] = sky;
