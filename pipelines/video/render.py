@@ -250,8 +250,8 @@ def _offscreen_renderer(pr: Any, width: int, height: int, device: int | None) ->
     if device is not None:
         n = egl_devices()
         if device >= n:
-            raise VimoError(f"EGL device {device} does not exist: this machine has {n} "
-                            f"(egl:0{'' if n == 1 else f' .. egl:{n - 1}'})",
+            have = "none" if n == 0 else f"{n} (egl:0{'' if n == 1 else f' .. egl:{n - 1}'})"
+            raise VimoError(f"EGL device {device} does not exist: this machine has {have}",
                             fix="pass --device egl:0, or check the GPU driver's EGL vendor file (`vimo info`)")
         os.environ["EGL_DEVICE_ID"] = str(device)
     try:

@@ -634,6 +634,14 @@ def test_render_device_is_chosen_by_egl_index_and_a_missing_one_is_named(tmp_pat
         get_renderer(W, H, device=n + 5)
 
 
+def test_a_machine_without_egl_devices_says_so(monkeypatch):
+    from vimo.pipelines.video import render as rd
+
+    monkeypatch.setattr(rd, "egl_devices", lambda: 0)
+    with pytest.raises(VimoError, match=r"EGL device 0 does not exist: this machine has none \(fix"):
+        rd._offscreen_renderer(rd._pyrender(), W, H, 0)
+
+
 def test_render_summary_says_the_rate_and_projects_the_clips_left(ws, rendered):
     from typer.testing import CliRunner
 
