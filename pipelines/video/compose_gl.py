@@ -525,12 +525,14 @@ class Compositor:
             sky = floor_region(pose, yfov, w, h, margin=1.5, sky=True) if not self.exact_shadows else square[:0]
             draws = [(self.yuv_sky, sky, None)] if len(sky) else []
             if len(floor):
-                if shadow_box is None:
+                inner = None
+                if shadow_box is not None:  # the shadows' box in blocks, rounded outwards
+                    x0, y1 = max(shadow_box[0] // 2, 0), min((h - shadow_box[1] + 1) // 2, bh)
+                    x1, y0 = min((shadow_box[2] + 1) // 2, bw), max((h - shadow_box[3]) // 2, 0)
+                    inner = (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+                if inner is None:
                     draws.append((self.yuv_plain, floor, None))
-                else:  # the shadows' box in blocks, rounded outwards
-                    x0, y1 = shadow_box[0] // 2, (h - shadow_box[1] + 1) // 2
-                    x1, y0 = (shadow_box[2] + 1) // 2, (h - shadow_box[3]) // 2
-                    inner = (x0, y0, min(x1, bw), min(y1, bh))
+                else:
                     around = [(0, 0, bw, bh)] if self.exact_shadows else _around(inner, bw, bh)
                     draws += [(self.yuv_plain, floor, r) for r in around] + [(self.yuv_shadowed, floor, inner)]
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.yuv_fb)
