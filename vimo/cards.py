@@ -18,13 +18,16 @@ import string
 from collections import Counter, defaultdict
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from vimo import atomic
 from vimo.errors import InputFormatError, VimoError
 from vimo.workspace import round_dir
+
+if TYPE_CHECKING:
+    from vimo.release.measures import Mesher
 
 FIGURES = "meta/figures"
 REACTION_MEASURES = "meta/reaction_measures.json"
@@ -292,12 +295,10 @@ def _plots(rows: list[dict[str, str]], out: Path) -> dict[str, str]:
     return figures
 
 
-def reaction_measures(release: Path, rows: list[dict[str, str]], *, mesher: Any = None,
-                      mesh_label: str | None = None) -> dict[str, Any]:
+def reaction_measures(release: Path, rows: list[dict[str, str]], *, mesher: Mesher | None = None) -> dict[str, Any]:
     """Measures of the release's original pairs: per pair, per sub-category and overall summaries, outliers,
-    the real pairs' reference distributions, and the pairs that could not be measured. With `mesher`
-    (vimo.release.measures.Mesher: joints -> posed body-model mesh), the mesh penetration too; `mesh_label`
-    names the body model in the card."""
+    the real pairs' reference distributions, and the pairs that could not be measured. With `mesher` (a
+    body model posed on joints), the mesh penetration too."""
     from vimo.metrics.reaction import outliers, summarise
     from vimo.release.measures import measure_pairs, reference_of, two_person_rows
 
@@ -317,7 +318,7 @@ def reaction_measures(release: Path, rows: list[dict[str, str]], *, mesher: Any 
             "reference": reference_of(measures).as_dict() if measures else None,
             "outliers": outliers(measures), "problems": problems,
             "other_actor_pairs": sum(r.get("video_actor") == "other" for r in rows),
-            "mesh_body_model": mesh_label if mesher is not None else None}
+            "mesh_body_model": None if mesher is None else mesher.label}
 
 
 def _pct(v: Any) -> str:
@@ -513,7 +514,7 @@ def card_context(release: str | Path, *, workspace: str | Path | None = None) ->
 
 
 def render_card(release: str | Path, *, out: str | Path, workspace: str | Path | None = None,
-                template: str | Path | None = None, mesher: Any = None, mesh_label: str | None = None) -> Path:
+                template: str | Path | None = None, mesher: Mesher | None = None) -> Path:
     """Write `<out>/README.md` and `<out>/meta/figures/*.png` for a release; returns the README path. With
     `mesher` (joints -> posed body-model mesh), the reaction measures include the mesh penetration."""
     release, out = Path(release), Path(out)
@@ -521,7 +522,7 @@ def render_card(release: str | Path, *, out: str | Path, workspace: str | Path |
     rows = ctx.pop("_rows")
     figures = _plots(rows, out / FIGURES)
     ctx.update({f"figure_{k}": f"{FIGURES}/{v}" for k, v in figures.items()})
-    measures = reaction_measures(release, rows, mesher=mesher, mesh_label=mesh_label)
+    measures = reaction_measures(release, rows, mesher=mesher)
     atomic.write_json(out / REACTION_MEASURES, measures)
     plot = _reaction_plot(measures, out / FIGURES)
     ctx["reaction_measures"] = _reaction_text(measures, plot and f"{FIGURES}/{plot}")

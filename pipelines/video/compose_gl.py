@@ -286,13 +286,17 @@ def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False,
     return program
 
 
-def _around(box: tuple[int, int, int, int] | None, w: int, h: int) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1) that tile the w x h frame outside `box` (the whole frame when None)."""
+def _floor_draws(box: tuple[int, int, int, int] | None, w: int, h: int, exact: bool
+                 ) -> list[tuple[bool, tuple[int, int, int, int] | None]]:
+    """(shadowed, scissor box or None) draws of the floor over a w x h target: the plain variant alone
+    without a shadows' `box` (x0, y0, x1, y1); with one, the shadowed variant inside it and the plain one
+    around it, in up to four boxes (`exact`, the reference: the plain one everywhere, the shadowed over it)."""
     if box is None:
-        return [(0, 0, w, h)]
+        return [(False, None)]
     x0, y0, x1, y1 = box
-    out = [(0, 0, w, y0), (0, y1, w, h), (0, y0, x0, y1), (x1, y0, w, y1)]
-    return [b for b in out if b[2] > b[0] and b[3] > b[1]]
+    around = [(0, 0, w, y0), (0, y1, w, h), (0, y0, x0, y1), (x1, y0, w, y1)]
+    plain = [None] if exact else [b for b in around if b[2] > b[0] and b[3] > b[1]]
+    return [(False, b) for b in plain] + [(True, box)]
 
 
 class Compositor:
@@ -449,13 +453,9 @@ class Compositor:
         if floor_y is not None and (corners is None or len(corners)):
             pose = np.asarray(camera_pose, dtype=np.float64)
             # the output is upside down: a box's rows y0..y1 are output rows h - y1 .. h - y0
-            flipped = None if shadow_box is None else (shadow_box[0], h - shadow_box[3], shadow_box[2], h - shadow_box[1])
-            if not shadows:
-                passes = [(self.plain, None)]
-            elif self.exact_shadows:  # the floor, then the shadows per pixel inside their box
-                passes = [(self.plain, None), (self.shadowed, flipped)]
-            else:  # the map is looked up inside the shadows' box only, the plain floor drawn around it
-                passes = [(self.plain, r) for r in _around(flipped, w, h)] + [(self.shadowed, flipped)]
+            flipped = (shadow_box[0], h - shadow_box[3], shadow_box[2], h - shadow_box[1]) if shadows else None
+            passes = [(self.shadowed if shaded else self.plain, scissor)
+                      for shaded, scissor in _floor_draws(flipped, w, h, self.exact_shadows)]
             for program, scissor in passes:
                 GL.glUseProgram(program)
                 self._uniform(program, "cam_rot", pose[:3, :3])
@@ -530,11 +530,8 @@ class Compositor:
                     x0, y1 = max(shadow_box[0] // 2, 0), min((h - shadow_box[1] + 1) // 2, bh)
                     x1, y0 = min((shadow_box[2] + 1) // 2, bw), max((h - shadow_box[3]) // 2, 0)
                     inner = (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
-                if inner is None:
-                    draws.append((self.yuv_plain, floor, None))
-                else:
-                    around = [(0, 0, bw, bh)] if self.exact_shadows else _around(inner, bw, bh)
-                    draws += [(self.yuv_plain, floor, r) for r in around] + [(self.yuv_shadowed, floor, inner)]
+                draws += [(self.yuv_shadowed if shaded else self.yuv_plain, floor, scissor)
+                          for shaded, scissor in _floor_draws(inner, bw, bh, self.exact_shadows)]
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.yuv_fb)
         GL.glViewport(0, 0, bw, bh)
         GL.glActiveTexture(GL.GL_TEXTURE0)

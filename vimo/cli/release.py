@@ -215,18 +215,15 @@ def card(release: Path = typer.Argument(..., help="release folder"),
     if (out / CHECKSUMS).exists():
         raise CardError("is a built release; releases are immutable", path=out,
                         fix="render the card into another folder (the release already holds its card)")
-    mesher, label = None, None
+    mesher = None
     if body_models is not None:
         from vimo.pipelines.body import load_body_model
         from vimo.pipelines.video.posing import pose_body_model
+        from vimo.release.measures import Mesher
 
         model = load_body_model(body_models, model_type, gender)
-
-        def mesher(joints):
-            return pose_body_model(model, joints)
-
-        label = f"{model_type} {gender}"
-    path = render_card(release, out=out, workspace=workspace, template=template, mesher=mesher, mesh_label=label)
+        mesher = Mesher(lambda joints: pose_body_model(model, joints), f"{model_type} {gender}")
+    path = render_card(release, out=out, workspace=workspace, template=template, mesher=mesher)
     typer.echo(f"card written: {path}")
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from vimo.errors import VimoError
+from vimo.metrics.reaction import voxel_grid
 
 #: a vertex farther than this from every vertex of the other body is not tested (outside)
 MESH_REACH_M = 0.25
@@ -173,12 +174,11 @@ class _Clusters:
         self.starts = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=k))]).astype(np.int64)
         cross = np.cross(self.tri[:, 1] - self.tri[:, 0], self.tri[:, 2] - self.tri[:, 0])
         area = 0.5 * np.linalg.norm(cross, axis=-1)
-        weight = np.bincount(inv, weights=area, minlength=k)
-        plain = np.bincount(inv, minlength=k).astype(np.float64)
-        self.centre = np.stack([np.where(weight > 0, np.bincount(inv, weights=area * cen[:, d], minlength=k)
-                                         / np.where(weight > 0, weight, 1.0),
-                                         np.bincount(inv, weights=cen[:, d], minlength=k) / np.maximum(plain, 1))
-                                for d in range(3)], -1)
+        # centres weighted by area (a cluster of degenerate triangles only: by count)
+        weight = np.where(np.bincount(inv, weights=area, minlength=k)[inv] > 0, area, 1.0)
+        total = np.bincount(inv, weights=weight, minlength=k)
+        self.centre = np.stack([np.bincount(inv, weights=weight * cen[:, d], minlength=k) for d in range(3)], -1)
+        self.centre /= total[:, None]
         self.dipole = np.stack([np.bincount(inv, weights=0.5 * cross[:, d], minlength=k) for d in range(3)], -1)
         reach = np.linalg.norm(self.tri - self.centre[inv][:, None], axis=-1).max(1)
         self.radius = np.zeros(k)
@@ -222,8 +222,9 @@ def winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
 
 def surface_distances(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, *, exact: bool = False
                       ) -> np.ndarray:
-    """(N,) distance of points (N, 3) to the mesh's surface (the closest point of any triangle; clusters of
-    triangles that cannot hold it are skipped, which changes nothing, unless `exact` tries every triangle)."""
+    """(N,) distance of points (N, 3) to the mesh's surface (the closest point of any triangle). Clusters of
+    triangles that cannot hold the closest point are skipped, which gives the same distances; `exact` tries
+    every triangle."""
     p = _points(points)
     if p.shape[0] == 0:
         return np.zeros(0)
@@ -300,10 +301,7 @@ def mesh_penetration(reactor_vertices: np.ndarray, reactor_faces: np.ndarray, ac
         depth[t] = d
         if volume and d > 0:
             pts = np.concatenate([r[r_in], a[a_in]])
-            lo, hi = pts.min(0) - voxel, pts.max(0) + voxel
-            edge = max(voxel, float(np.prod(hi - lo) / MAX_MESH_VOXELS) ** (1 / 3))
-            axes = [np.arange(low + edge / 2, high, edge) for low, high in zip(lo, hi)]
-            grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+            grid, edge = voxel_grid(pts.min(0) - voxel, pts.max(0) + voxel, voxel, MAX_MESH_VOXELS)
             in_r = r_mesh.winding(_points(grid)) > 0.5
             both = np.zeros(len(grid), bool)
             both[in_r] = a_mesh.winding(_points(grid[in_r])) > 0.5

@@ -183,6 +183,16 @@ def capsule_gaps(a0, a1, ra, b0, b1, rb) -> np.ndarray:
     return d - np.asarray(ra)[None, :, None] - np.asarray(rb)[None, None, :]
 
 
+def voxel_grid(lo: np.ndarray, hi: np.ndarray, voxel: float, max_points: int) -> tuple[np.ndarray, float]:
+    """Centres (N, 3) of the cubes of edge `voxel` filling the box [lo, hi], and the edge used: coarser when
+    the box would need more than `max_points` cubes. N = 0 for an empty box."""
+    voxel = max(voxel, float(np.prod(np.maximum(hi - lo, 0.0)) / max_points) ** (1 / 3))
+    axes = [np.arange(low + voxel / 2, high, voxel) for low, high in zip(lo, hi)]
+    if any(ax.size == 0 for ax in axes):
+        return np.zeros((0, 3)), voxel
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3), voxel
+
+
 def overlap_volume(a0, a1, ra, b0, b1, rb, *, voxel: float = DEFAULT_VOXEL) -> float:
     """Volume (m^3) of the intersection of the union of capsules a (I, 3)x2, radii (I,) with the union of
     capsules b (J, 3)x2 (one frame), counted on a voxel grid of edge `voxel` over the overlap's bounding box."""
@@ -195,13 +205,10 @@ def overlap_volume(a0, a1, ra, b0, b1, rb, *, voxel: float = DEFAULT_VOXEL) -> f
     hi_a = np.maximum(a0[ii], a1[ii]) + ra[ii, None]
     lo_b = np.minimum(b0[jj], b1[jj]) - rb[jj, None]
     hi_b = np.maximum(b0[jj], b1[jj]) + rb[jj, None]
-    lo, hi = np.maximum(lo_a, lo_b).min(0), np.minimum(hi_a, hi_b).max(0)
     # a deep overlap (a whole body inside the other) gets a coarser grid: at most MAX_VOXELS points per frame
-    voxel = max(voxel, float(np.prod(np.maximum(hi - lo, 0.0)) / MAX_VOXELS) ** (1 / 3))
-    axes = [np.arange(l + voxel / 2, h, voxel) for l, h in zip(lo, hi)]
-    if any(ax.size == 0 for ax in axes):
+    grid, voxel = voxel_grid(np.maximum(lo_a, lo_b).min(0), np.minimum(hi_a, hi_b).max(0), voxel, MAX_VOXELS)
+    if grid.size == 0:
         return 0.0
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     used_a, used_b = np.unique(ii), np.unique(jj)
     inside = np.zeros(grid.shape[0], bool)
     for s in range(0, grid.shape[0], 65536):

@@ -3,6 +3,7 @@ camera of `cameras/` where the video has one): what the data card and `vimo benc
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -42,8 +43,13 @@ def load_actor(root: str | Path, row: Mapping[str, Any]):
     return atomic.load_npy(Path(root) / row["actor_joints_path"], what="actor joints")
 
 
-#: joints (T, 22, 3) -> (vertices (T, V, 3), faces (F, 3)): a posed body-model mesh (vimo card --body-models)
-Mesher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+@dataclass
+class Mesher:
+    """Poses a body-model mesh on joints (vimo card --body-models): `pose(joints (T, 22, 3))` -> (vertices
+    (T, V, 3), faces (F, 3)); `label` names the body model in the card."""
+
+    pose: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    label: str
 
 
 def measure_pairs(root: str | Path, rows: Iterable[Mapping[str, Any]], *, fps: float = FPS,
@@ -59,7 +65,7 @@ def measure_pairs(root: str | Path, rows: Iterable[Mapping[str, Any]], *, fps: f
             meshes = None
             if mesher is not None:
                 n = min(len(reactor), len(actor))
-                meshes = (mesher(np.asarray(reactor[:n])), mesher(np.asarray(actor[:n])))
+                meshes = (mesher.pose(np.asarray(reactor[:n])), mesher.pose(np.asarray(actor[:n])))
             out[row["pair_id"]] = clip_measures(reactor, actor, fps, camera=load_camera(root, row), meshes=meshes)
         except VimoError as exc:
             if problems is None:
