@@ -52,22 +52,40 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _template(n_lat: int, n_lon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit sphere rings from the top pole to the bottom pole with the equator doubled.
-    Returns directions (V, 3), anchor (V,) 1 = bone end / 0 = bone start, faces (F, 3)."""
-    top = np.linspace(0.0, np.pi / 2, n_lat + 1)
+    """Unit sphere rings from the top pole to the bottom pole with the equator doubled, each pole one
+    vertex (a ring of copies would add n_lon zero-area triangles per pole, which llvmpipe still pays
+    for per multisampled block). Returns directions (V, 3), anchor (V,) 1 = bone end / 0 = bone
+    start, faces (F, 3), counter-clockwise seen from outside."""
+    top = np.linspace(0.0, np.pi / 2, n_lat + 1)[1:]
     polar = np.concatenate([top, np.pi - top[::-1]])  # equator twice: the cylinder joins them
-    anchor = np.concatenate([np.ones(n_lat + 1), np.zeros(n_lat + 1)])
     lon = np.linspace(0.0, 2 * np.pi, n_lon, endpoint=False)
     p, l = np.meshgrid(polar, lon, indexing="ij")
-    dirs = np.stack([np.sin(p) * np.cos(l), np.cos(p), np.sin(p) * np.sin(l)], axis=-1).reshape(-1, 3)
-    rings = len(polar)
-    faces = []
-    for i in range(rings - 1):
-        for j in range(n_lon):
-            a, b = i * n_lon + j, i * n_lon + (j + 1) % n_lon
-            c, d = a + n_lon, b + n_lon
-            faces += [(a, b, c), (b, d, c)]  # counter-clockwise seen from outside
-    return dirs, np.repeat(anchor, n_lon), np.asarray(faces, dtype=np.int32)
+    rings = np.stack([np.sin(p) * np.cos(l), np.cos(p), np.sin(p) * np.sin(l)], axis=-1).reshape(-1, 3)
+    dirs = np.concatenate([[[0.0, 1.0, 0.0]], rings, [[0.0, -1.0, 0.0]]])
+    anchor = np.concatenate([[1.0], np.repeat(np.concatenate([np.ones(n_lat), np.zeros(n_lat)]), n_lon), [0.0]])
+    j = np.arange(n_lon)
+    k = (j + 1) % n_lon
+    faces = [np.stack([np.zeros(n_lon, int), 1 + k, 1 + j], axis=-1)]  # the top pole's fan
+    for i in range(2 * n_lat - 1):
+        a, b = 1 + i * n_lon + j, 1 + i * n_lon + k
+        c, d = a + n_lon, b + n_lon
+        faces += [np.stack([a, b, c], axis=-1), np.stack([b, d, c], axis=-1)]
+    last, bottom = 1 + (2 * n_lat - 1) * n_lon, len(dirs) - 1
+    faces.append(np.stack([last + j, last + k, np.full(n_lon, bottom)], axis=-1))  # the bottom pole's fan
+    return dirs, anchor, np.concatenate(faces).astype(np.int32)
+
+
+def bone_tessellation(radius: float, n_lat: int, n_lon: int, error_m: float) -> tuple[int, int]:
+    """(rings per half, segments per ring) of a capsule of `radius`: the fewest segments (at least 6,
+    at most n_lon) whose polygon lies within `error_m` of the circle, r (1 - cos(pi / n)) <= error_m,
+    and rings in the same proportion (at least 2)."""
+    if error_m <= 0:
+        n = n_lon
+    elif radius <= error_m:
+        n = 6
+    else:
+        n = int(np.clip(np.ceil(np.pi / np.arccos(1.0 - error_m / radius) - 1e-9), 6, n_lon))
+    return int(np.clip(round(n_lat * n / n_lon), 2, n_lat)), n
 
 
 def _body_forward(joints: np.ndarray) -> np.ndarray:
@@ -99,8 +117,13 @@ def _bone_rotations(direction: np.ndarray) -> np.ndarray:
     return np.stack([x, direction, z], axis=-1)
 
 
-def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14) -> MannequinMesh:
-    """The mannequin of every frame of `joints` ((T, 22, 3), metres, Y up)."""
+def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14,
+                    error_m: float | None = None) -> MannequinMesh:
+    """The mannequin of every frame of `joints` ((T, 22, 3), metres, Y up). The widest capsule has
+    `n_lon` segments per ring and `n_lat` rings per half; narrower ones as few as keep their outline
+    within `error_m` of a true circle (default: the widest capsule's error, 3 mm; 0: every capsule
+    like the widest). Small parts cost as much per triangle as large ones (rasterisers shade whole
+    pixel blocks along every edge), so equal error rather than equal counts halves the triangles."""
     j = np.asarray(joints, dtype=np.float64)
     if j.ndim != 3 or j.shape[1:] != (22, 3):
         raise MotionError(f"joints have shape {j.shape}, expected (T, 22, 3)", fix="pass HumanML3D 22-joint tracks")
@@ -113,21 +136,25 @@ def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14) -> M
 
     starts = np.stack([point(a) for a, _, _, _ in BONES], axis=1)  # (T, B, 3)
     ends = np.stack([point(b) for _, b, _, _ in BONES], axis=1)
-    r0 = np.array([r for _, _, r, _ in BONES])
-    r1 = np.array([r for _, _, _, r in BONES])
-    dirs, anchor, tri = _template(n_lat, n_lon)
     axis = ends - starts
     length = np.linalg.norm(axis, axis=-1, keepdims=True)
     axis = np.where(length > 1e-6, axis / np.maximum(length, 1e-9), np.array([0.0, 1.0, 0.0]))
     rot = _bone_rotations(axis)  # (T, B, 3, 3)
-    normals = np.einsum("tbij,vj->tbvi", rot, dirs)  # (T, B, V, 3)
-    base = np.where(anchor[None, None, :, None] > 0.5, ends[:, :, None, :], starts[:, :, None, :])
-    radius = np.where(anchor[None, :] > 0.5, r1[:, None], r0[:, None])  # (B, V)
-    verts = base + radius[None, :, :, None] * normals
-    t, b, v = verts.shape[:3]
-    faces = (tri[None, :, :] + (np.arange(b) * v)[:, None, None]).reshape(-1, 3).astype(np.int32)
-    return MannequinMesh(vertices=verts.reshape(t, b * v, 3).astype(np.float32),
-                         normals=normals.reshape(t, b * v, 3).astype(np.float32), faces=faces)
+    widest = max(max(r0, r1) for _, _, r0, r1 in BONES)
+    if error_m is None:
+        error_m = widest * (1.0 - np.cos(np.pi / n_lon))
+    verts, norms, faces, offset = [], [], [], 0
+    for k, (_, _, r0, r1) in enumerate(BONES):
+        dirs, anchor, tri = _template(*bone_tessellation(max(r0, r1), n_lat, n_lon, error_m))
+        normals = np.einsum("tij,vj->tvi", rot[:, k], dirs)  # (T, V, 3)
+        base = np.where(anchor[None, :, None] > 0.5, ends[:, k, None, :], starts[:, k, None, :])
+        verts.append(base + np.where(anchor > 0.5, r1, r0)[None, :, None] * normals)
+        norms.append(normals)
+        faces.append(tri + offset)
+        offset += len(dirs)
+    return MannequinMesh(vertices=np.concatenate(verts, axis=1).astype(np.float32),
+                         normals=np.concatenate(norms, axis=1).astype(np.float32),
+                         faces=np.concatenate(faces).astype(np.int32))
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

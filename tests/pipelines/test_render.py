@@ -59,8 +59,11 @@ def test_mannequin_is_closed_outward_and_follows_the_joints():
     assert t == len(x.actor) and m.normals.shape == m.vertices.shape and m.faces.max() < v
     tri = m.vertices[0][m.faces]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    big = np.linalg.norm(fn, axis=1) > 1e-10
-    assert (np.einsum("ij,ij->i", fn[big], m.normals[0][m.faces[big, 0]]) > 0).all()  # counter-clockwise outside
+    assert (np.linalg.norm(fn, axis=1) > 1e-10).all()  # no zero-area triangles (poles are one vertex)
+    assert (np.einsum("ij,ij->i", fn, m.normals[0][m.faces[:, 0]]) > 0).all()  # counter-clockwise outside
+    # closed: every edge is shared by exactly two triangles, once in each direction
+    edges = np.concatenate([m.faces[:, [0, 1]], m.faces[:, [1, 2]], m.faces[:, [2, 0]]])
+    assert len({tuple(e) for e in edges}) == len(edges) and {tuple(e) for e in edges} == {tuple(e[::-1]) for e in edges}
     # the mesh hugs the skeleton: every joint lies within 12 cm of a vertex, and the head is on top
     d = np.linalg.norm(m.vertices[:, None, :, :] - x.actor[:, :, None, :].astype(np.float32), axis=-1).min(-1)
     assert d.max() < 0.12
@@ -71,6 +74,42 @@ def test_mannequin_is_closed_outward_and_follows_the_joints():
     bad[3, 4, 0] = np.nan
     with pytest.raises(MotionError, match="NaN"):
         build_mannequin(bad)
+
+
+def test_mannequin_capsules_are_tessellated_to_one_outline_error():
+    """Narrow capsules get fewer segments, the fewest that keep their outline within the widest capsule's
+    error; error_m=0 gives every capsule the widest one's tessellation; the silhouettes stay the same."""
+    from vimo.pipelines.video.mannequin import BONES, bone_tessellation
+    from vimo.pipelines.video.render import get_renderer
+
+    widest = max(max(r0, r1) for _, _, r0, r1 in BONES)
+    error = widest * (1 - np.cos(np.pi / 14))
+    counts = [bone_tessellation(max(r0, r1), 5, 14, error) for _, _, r0, r1 in BONES]
+    for (_, _, r0, r1), (rings, n) in zip(BONES, counts):
+        r = max(r0, r1)
+        assert 6 <= n <= 14 and 2 <= rings <= 5
+        assert r * (1 - np.cos(np.pi / n)) <= error + 1e-12  # within the error ...
+        assert n == 6 or r * (1 - np.cos(np.pi / (n - 1))) > error  # ... with the fewest segments
+    assert max(n for _, n in counts) == 14 and min(n for _, n in counts) == 6
+    assert bone_tessellation(0.05, 5, 14, 0.0) == (5, 14)
+    x = generate("wave", seed=0, fps=20, duration_s=0.5)
+    fine, lean = build_mannequin(x.actor, error_m=0.0), build_mannequin(x.actor)
+    assert len(fine.faces) == len(BONES) * 2 * 14 * (2 * 5) and len(lean.faces) < 0.6 * len(fine.faces)
+    # drawn from the same camera, the two meshes cover the same pixels but for a thin outline
+    path = camera_path("front", x.actor, x.reactor, fps=20, aspect=W / H)
+    r = get_renderer(W, H)
+    masks = [body_mask(r.frame(m.vertices[5], m.normals[5], m.faces, path.poses[5], path.yfov)) for m in (fine, lean)]
+    assert masks[0].mean() > 0.01
+    inner = masks[0].copy()
+    for axis in (0, 1):
+        inner &= np.roll(masks[0], 1, axis) & np.roll(masks[0], -1, axis)
+    outline = masks[0] & ~inner
+    near = outline.copy()  # within two pixels of the outline
+    for axis in (0, 1):
+        for step in (1, 2, -1, -2):
+            near |= np.roll(outline, step, axis)
+    changed = masks[0] ^ masks[1]
+    assert changed.any() and not changed[~near].any() and changed.sum() < 0.3 * outline.sum()
 
 
 def _project(pose: np.ndarray, yfov: float, aspect: float, point: np.ndarray) -> np.ndarray:
