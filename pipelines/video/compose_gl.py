@@ -217,6 +217,9 @@ void main()
     for (int k = 0; k < 4; k++)
         c[k] = sky;
 #endif
+#if BODY
+    // only blocks that meet the body's box take this variant: a texel fetch costs llvmpipe about as
+    // much as the rest of a sky block
     int rows = textureSize(body, 0).y;
     for (int k = 0; k < 4; k++) {
         ivec2 p = px + ivec2(k & 1, k >> 1);
@@ -224,6 +227,7 @@ void main()
         vec4 b = in_box ? texelFetch(body, ivec2(p.x, rows - 1 - p.y), 0) : vec4(0.0);
         c[k] = b.rgb + (1.0 - b.a) * c[k];
     }
+#endif
     y_even = 16.0 / 255.0 + vec2(dot(c[0], Y_ROW), dot(c[1], Y_ROW));
     y_odd = 16.0 / 255.0 + vec2(dot(c[2], Y_ROW), dot(c[3], Y_ROW));
     vec3 mean = 0.25 * (c[0] + c[1] + c[2] + c[3]);
@@ -259,7 +263,8 @@ void main()
 """
 
 
-def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False, floor: bool = True) -> int:
+def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False, floor: bool = True,
+             body: bool = True) -> int:
     from OpenGL import GL
 
     program = GL.glCreateProgram()
@@ -269,6 +274,7 @@ def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False,
         if not source.lstrip().startswith("#version"):
             source = (f"#version 330 core\n#define N_CASTERS {len(sc.CASTERS)}\n#define SHADOWS {shadows}\n"
                       f"#define REGION {int(region)}\n#define MAX_CORNERS {MAX_CORNERS}\n#define FLOOR {int(floor)}\n"
+                      f"#define BODY {int(body)}\n"
                       + source.replace("SHADOW_GLSL", _SHADOW_GLSL))
         GL.glShaderSource(shader, source)
         GL.glCompileShader(shader)
@@ -286,16 +292,30 @@ def _compile(vertex: str, fragment: str, shadows: int = 0, region: bool = False,
     return program
 
 
-def _floor_draws(box: tuple[int, int, int, int] | None, w: int, h: int, exact: bool
-                 ) -> list[tuple[bool, tuple[int, int, int, int] | None]]:
+Box = tuple[int, int, int, int]
+
+
+def _around(outer: Box, inner: Box) -> list[Box]:
+    """`outer` less `inner` (boxes x0, y0, x1, y1; `inner` inside `outer`) as up to four boxes."""
+    x0, y0, x1, y1 = inner
+    ox0, oy0, ox1, oy1 = outer
+    boxes = [(ox0, oy0, ox1, y0), (ox0, y1, ox1, oy1), (ox0, y0, x0, y1), (x1, y0, ox1, y1)]
+    return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
+
+def _meet(a: Box, b: Box) -> Box | None:
+    """The overlap of two boxes, None when they do not overlap."""
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[2] > box[0] and box[3] > box[1] else None
+
+
+def _floor_draws(box: Box | None, w: int, h: int, exact: bool) -> list[tuple[bool, Box | None]]:
     """(shadowed, scissor box or None) draws of the floor over a w x h target: the plain variant alone
     without a shadows' `box` (x0, y0, x1, y1); with one, the shadowed variant inside it and the plain one
     around it, in up to four boxes (`exact`, the reference: the plain one everywhere, the shadowed over it)."""
     if box is None:
         return [(False, None)]
-    x0, y0, x1, y1 = box
-    around = [(0, 0, w, y0), (0, y1, w, h), (0, y0, x0, y1), (x1, y0, w, y1)]
-    plain = [None] if exact else [b for b in around if b[2] > b[0] and b[3] > b[1]]
+    plain = [None] if exact else _around((0, 0, w, h), box)
     return [(False, b) for b in plain] + [(True, box)]
 
 
@@ -331,17 +351,20 @@ class Compositor:
         self.shadowed = _compile(_FULLSCREEN_VERTEX, BACKDROP_FRAGMENT, 1 if self.exact_shadows else 2, region)
         self.mapper = _compile(_MAP_VERTEX, _MAP_FRAGMENT, 1)
         self.composite = _compile(_COMPOSITE_VERTEX, _COMPOSITE_FRAGMENT)
-        # the fused yuv pass: sky-only blocks, floor blocks, floor blocks with shadows
-        self.yuv_sky = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 0, True, floor=False)
-        self.yuv_plain = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 0, True)
-        self.yuv_shadowed = _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, 1 if self.exact_shadows else 2, True)
+        # the fused yuv pass: sky-only blocks, floor blocks, floor blocks with shadows; each with and
+        # without the body layer
+        shadowed = 1 if self.exact_shadows else 2
+        self.yuv = {(kind, body): _compile(_FULLSCREEN_VERTEX, _YUV_FRAGMENT, shadows, True, floor=kind != "sky",
+                                           body=body)
+                    for kind, shadows in (("sky", 0), ("plain", 0), ("shadowed", shadowed)) for body in (False, True)}
         self._loc: dict[tuple[int, str], int] = {}
-        for program in (self.yuv_sky, self.yuv_plain, self.yuv_shadowed):
+        for program in self.yuv.values():
             GL.glUseProgram(program)
-            GL.glUniform1i(self._location(program, "body"), 0)
+            if self._location(program, "body") >= 0:
+                GL.glUniform1i(self._location(program, "body"), 0)
             if self._location(program, "shadow_map") >= 0:
                 GL.glUniform1i(self._location(program, "shadow_map"), 1)
-        for program in (self.plain, self.shadowed, self.mapper, self.yuv_sky, self.yuv_plain, self.yuv_shadowed):
+        for program in (self.plain, self.shadowed, self.mapper, *self.yuv.values()):
             GL.glUseProgram(program)
             for name, value in (("size", (w, h)), ("sky", sc.SKY), ("floor_color", sc.FLOOR),
                                 ("grid_color", sc.GRID), ("haze", sc.HAZE), ("haze_distance", sc.HAZE_DISTANCE_M),
@@ -518,20 +541,32 @@ class Compositor:
         body_box = (0, 0, 0, 0) if box is None else (box[0], h - box[3], box[2], h - box[1])
         square = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], np.float32)
         if floor_y is None:
-            draws = [(self.yuv_sky, square, None)]
+            draws = [("sky", square, None)]
         else:
             # a block is floor when any of its pixels can be: half a block's reach beyond the pixel margin
             floor = floor_region(pose, yfov, w, h, margin=1.5) if not self.exact_shadows else square
             sky = floor_region(pose, yfov, w, h, margin=1.5, sky=True) if not self.exact_shadows else square[:0]
-            draws = [(self.yuv_sky, sky, None)] if len(sky) else []
+            draws = [("sky", sky, None)] if len(sky) else []
             if len(floor):
                 inner = None
                 if shadow_box is not None:  # the shadows' box in blocks, rounded outwards
                     x0, y1 = max(shadow_box[0] // 2, 0), min((h - shadow_box[1] + 1) // 2, bh)
                     x1, y0 = min((shadow_box[2] + 1) // 2, bw), max((h - shadow_box[3]) // 2, 0)
                     inner = (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
-                draws += [(self.yuv_shadowed if shaded else self.yuv_plain, floor, scissor)
+                draws += [("shadowed" if shaded else "plain", floor, scissor)
                           for shaded, scissor in _floor_draws(inner, bw, bh, self.exact_shadows)]
+        # blocks that meet the body's box (in blocks, rounded outwards) take the variant that lays it over
+        body = None if box is None else _meet((body_box[0] // 2, body_box[1] // 2, (body_box[2] + 1) // 2,
+                                                (body_box[3] + 1) // 2), (0, 0, bw, bh))
+        split = []
+        for kind, corners, scissor in draws:
+            whole = scissor or (0, 0, bw, bh)
+            inside = None if body is None else _meet(whole, body)
+            if inside is None:
+                split.append((self.yuv[kind, False], kind, corners, scissor))
+            else:
+                split += [(self.yuv[kind, False], kind, corners, b) for b in _around(whole, inside)]
+                split.append((self.yuv[kind, True], kind, corners, inside))
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.yuv_fb)
         GL.glViewport(0, 0, bw, bh)
         GL.glActiveTexture(GL.GL_TEXTURE0)
@@ -541,7 +576,7 @@ class Compositor:
             GL.glBindTexture(GL.GL_TEXTURE_2D, self.map_tex)
             GL.glActiveTexture(GL.GL_TEXTURE0)
         ready = set()
-        for program, corners, scissor in draws:
+        for program, kind, corners, scissor in split:
             GL.glUseProgram(program)
             if program not in ready:  # a program's uniforms once per frame
                 ready.add(program)
@@ -549,14 +584,15 @@ class Compositor:
                 self._uniform(program, "tan_half_fov", tan)
                 self._uniform(program, "ray_dx", ray_dx)
                 self._uniform(program, "ray_dy", ray_dy)
-                GL.glUniform4i(self._location(program, "body_box"), *map(int, body_box))
+                if self._location(program, "body_box") >= 0:
+                    GL.glUniform4i(self._location(program, "body_box"), *map(int, body_box))
                 GL.glUniform2fv(self._location(program, "corners"), len(corners), corners)
-                if program != self.yuv_sky:
+                if kind != "sky":
                     self._uniform(program, "cam_pos", pose[:3, 3])
                     self._uniform(program, "floor_y", floor_y)
-                if program == self.yuv_shadowed and area is None:
+                if kind == "shadowed" and area is None:
                     self._uniform(program, "casters", casters)
-                elif program == self.yuv_shadowed:
+                elif kind == "shadowed":
                     self._uniform(program, "shadow_area", area)
             if scissor is not None:
                 x0, y0, x1, y1 = scissor
@@ -588,8 +624,7 @@ class Compositor:
             return
         from OpenGL import GL
 
-        for program in (self.plain, self.shadowed, self.mapper, self.composite, self.yuv_sky, self.yuv_plain,
-                        self.yuv_shadowed):
+        for program in (self.plain, self.shadowed, self.mapper, self.composite, *self.yuv.values()):
             GL.glDeleteProgram(program)
         GL.glDeleteFramebuffers(4, [self.body_fb, self.map_fb, self.out_fb, self.yuv_fb])
         GL.glDeleteTextures([self.body_tex, self.map_tex, self.out_tex, *self.yuv_tex])
