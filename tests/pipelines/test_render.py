@@ -443,7 +443,10 @@ def test_clay_program_draws_the_pixels_of_pyrenders_shader():
         ref, fast = out[kind, False].astype(int), out[kind, True].astype(int)
         assert body_mask(out[kind, True][0]).mean() > 0.01  # something was drawn
         diff = np.abs(ref - fast)
-        assert diff.max() <= 2 and (diff > 0).mean() < 1e-3, (kind, diff.max(), (diff > 0).mean())
+        # within a grey level but for a few in 10^5 pixels (the gamma polynomial's 0.018 of a level
+        # tips a rounding now and then; at an edge two samples' roundings can add up)
+        assert diff.max() <= 2 and (diff > 1).mean() < 1e-4 and (diff > 0).mean() < 5e-3, (
+            kind, diff.max(), (diff > 1).mean(), (diff > 0).mean())
     # other programs (textures, vertex colours, shadows, other shaders) stay pyrender's
     assert clay_gl.clay_applies("mesh.vert", "mesh.frag", None, {"NORMAL_LOC": 1, "INST_M_LOC": 2,
                                 "MAX_DIRECTIONAL_LIGHTS": 4, "MAX_SPOT_LIGHTS": 4, "MAX_POINT_LIGHTS": 4,
@@ -457,6 +460,19 @@ def test_clay_program_draws_the_pixels_of_pyrenders_shader():
 
     lights = get_renderer(W, H).scene.lights
     assert lights and all(isinstance(light, pyrender.DirectionalLight) for light in lights)
+
+
+def test_clay_gamma_polynomial_is_within_a_fiftieth_of_a_grey_level():
+    """The clay program's stand-in for pow(c, 1 / 2.2), evaluated as the shader does (float32, Horner)."""
+    from vimo.pipelines.video.clay_gl import GAMMA_POLY
+
+    c = np.linspace(0.0, 1.0, 200001)
+    q = np.sqrt(np.sqrt(c)).astype(np.float32)
+    y = np.float32(GAMMA_POLY[-1])
+    for k in reversed(GAMMA_POLY[:-1]):
+        y = y * q + np.float32(k)
+    err = np.abs(y.astype(np.float64) - c ** (1 / 2.2)) * 255
+    assert err.max() < 0.02 and np.all(np.diff(y) >= -1e-6)  # close, and it never turns back
 
 
 def test_frames_reach_ffmpeg_in_order_and_a_failing_pipe_stops_the_producer(tmp_path):
