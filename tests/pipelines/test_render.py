@@ -54,7 +54,7 @@ def rendered(ws):
 
 def test_mannequin_is_closed_outward_and_follows_the_joints():
     x = generate("wave", seed=0, fps=20, duration_s=2.0)
-    m = build_mannequin(x.actor)
+    m = build_mannequin(x.actor, drop_hidden=False)
     t, v, _ = m.vertices.shape
     assert t == len(x.actor) and m.normals.shape == m.vertices.shape and m.faces.max() < v
     tri = m.vertices[0][m.faces]
@@ -93,7 +93,7 @@ def test_mannequin_capsules_are_tessellated_to_one_outline_error():
     assert max(n for _, n in counts) == 14 and min(n for _, n in counts) == 6
     assert bone_tessellation(0.05, 5, 14, 0.0) == (5, 14)
     x = generate("wave", seed=0, fps=20, duration_s=0.5)
-    fine, lean = build_mannequin(x.actor, error_m=0.0), build_mannequin(x.actor)
+    fine, lean = build_mannequin(x.actor, error_m=0.0, drop_hidden=False), build_mannequin(x.actor, drop_hidden=False)
     assert len(fine.faces) == len(BONES) * 2 * 14 * (2 * 5) and len(lean.faces) < 0.6 * len(fine.faces)
     # drawn from the same camera, the two meshes cover the same pixels but for a thin outline
     path = camera_path("front", x.actor, x.reactor, fps=20, aspect=W / H)
@@ -110,6 +110,28 @@ def test_mannequin_capsules_are_tessellated_to_one_outline_error():
             near |= np.roll(outline, step, axis)
     changed = masks[0] ^ masks[1]
     assert changed.any() and not changed[~near].any() and changed.sum() < 0.3 * outline.sum()
+
+
+def test_mannequin_leaves_out_only_capsule_halves_that_are_never_seen():
+    """Halves inside another capsule at the same joint are left out, and every camera sees the same pixels."""
+    from vimo.pipelines.video.mannequin import BONES, bone_tessellation, hidden_caps
+    from vimo.pipelines.video.render import get_renderer
+
+    x = generate("hug", seed=3, fps=20, duration_s=0.5)
+    whole, lean = build_mannequin(x.actor, drop_hidden=False), build_mannequin(x.actor)
+    assert len(lean.faces) < 0.92 * len(whole.faces)
+    tess = [bone_tessellation(max(r0, r1), 5, 14, 0.12 * (1 - np.cos(np.pi / 14))) for _, _, r0, r1 in BONES]
+    hidden = hidden_caps(tess, np.full(len(BONES), 0.3))
+    names = {(BONES[b][0], BONES[b][1], end) for b, end in hidden}
+    assert (9, 13, 0) in names and (13, 16, 0) in names  # a shoulder's start inside the chest, the collar
+    assert not any(b == 1 for _, b, _ in names if b < 0) and (15, -3, 1) not in names  # head top, hands stay
+    assert hidden_caps(tess, np.full(len(BONES), 0.01)) < hidden  # too short a host hides less
+    r = get_renderer(W, H)
+    for kind in ("front", "orbit", "reactor-view"):
+        path = camera_path(kind, x.actor, x.reactor, fps=20, aspect=W / H)
+        for t in (0, 5):
+            a, b = (r.frame(m.vertices[t], m.normals[t], m.faces, path.poses[t], path.yfov) for m in (whole, lean))
+            assert body_mask(a).mean() > 0.005 and np.array_equal(a, b), (kind, t)
 
 
 def _project(pose: np.ndarray, yfov: float, aspect: float, point: np.ndarray) -> np.ndarray:
