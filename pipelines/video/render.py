@@ -52,7 +52,7 @@ from vimo.pipelines.video.scenery import Scenery, clip_scenery  # noqa: E402
 from vimo.workspace import clips_dir  # noqa: E402
 
 #: the render format: bump when the look of a rendered video changes (re-runs then redo every clip)
-RENDER_VERSION = 2
+RENDER_VERSION = 3  # 3: the mannequin tessellated to one outline error, the gamma polynomial
 #: the flat background without the floor (the sky above the horizon with it)
 BACKGROUND = (0.62, 0.63, 0.65)
 CLAY = (0.80, 0.74, 0.68)
