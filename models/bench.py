@@ -493,7 +493,10 @@ class Bench:
         """FIDs against the set's real motions (evaluator embeddings of its fixed crops): two disjoint seeded
         halves of them, their RVQ reconstruction, the generation (given), and the RVQ decoding uniformly random
         codes of every layer / code 0 everywhere at the same token lengths (`vimo.models.report` checks the order).
-        A rung that cannot be computed is None with a note (halves of fewer than 2 motions) or NaN (a FID error)."""
+        The two baselines are also computed at real-vs-real's sample size (`*_halves`: the codes of one half
+        decoded, against the other half's real motions), since FID's small-sample bias grows as the sets shrink:
+        real vs real of two halves is compared with those. A rung that cannot be computed is None with a note
+        (halves of fewer than 2 motions) or NaN (a FID error)."""
         tensors = [self.batch_tensors(s, b) for b in s.batches]
         gt_emb = np.concatenate([self.embed(ev, gt, lens) for _, gt, lens in tensors])
         n = gt_emb.shape[0]
@@ -522,10 +525,13 @@ class Bench:
 
         half = n // 2
         perm = np.random.default_rng(self.cfg.seed).permutation(n)
+        first, second = perm[:half], perm[half:2 * half]
         if half >= 2:
-            out["real_vs_real"] = fid("real_vs_real", gt_emb[perm[:half]], gt_emb[perm[half:2 * half]])
+            out["real_vs_real"] = fid("real_vs_real", gt_emb[first], gt_emb[second])
+            for key in ("random_codes", "constant_codes"):
+                out[f"{key}_halves"] = fid(f"{key}_halves", np.concatenate(rows[key])[first], gt_emb[second])
         else:
-            out["real_vs_real"] = None
+            out["real_vs_real"] = out["random_codes_halves"] = out["constant_codes_halves"] = None
             notes.append(f"{s.name}: real-vs-real needs halves of 2 motions or more (N = {n})")
         out["reconstruction"] = fid("reconstruction", gt_emb, np.concatenate(rows["reconstruction"]))
         out["generation"] = float(generation_fid)

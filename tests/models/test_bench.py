@@ -68,7 +68,8 @@ def test_bench_writes_results_report_plots_and_provenance(benched):
         ladder = s["sanity"]["ladder"]
         assert ladder["generation"] == s["metrics"]["fid"]["mean"], name
         assert all(math.isfinite(ladder[k]) for k in ("real_vs_real", "reconstruction", "random_codes",
-                                                       "constant_codes")), name
+                                                       "constant_codes", "random_codes_halves",
+                                                       "constant_codes_halves")), name
         assert s["sanity"]["collapse"]["pairs"] == s["size"] and s["sanity"]["chance"]["pairs"] == s["size"]
     assert res["sets"]["test"]["sanity"]["chance"]["pools"] == [8]
     assert res["valid"] is True and res["invalid_reasons"] == [], res["invalid_reasons"]

@@ -85,6 +85,16 @@ def test_an_ordered_ladder_is_valid_and_every_broken_rule_says_why():
         assert all("\n" not in r for r in reasons)
     # real vs real above reconstruction is fine (paired samples sit below the floor of independent halves)
     assert validity_reasons(_results(ladder={"real_vs_real": 0.4})) == []
+    # real vs real (two halves) is judged against the baselines of the same halves where the run recorded them:
+    # above the whole set's random codes but below the halves' is in order (FID's bias grows as sets shrink) ...
+    matched = {"real_vs_real": 9.5, "random_codes_halves": 11.0, "constant_codes_halves": 14.0}
+    assert validity_reasons(_results(ladder=matched)) == []
+    # ... and above the halves' baselines it is not
+    reasons = validity_reasons(_results(ladder={**matched, "random_codes_halves": 9.0}))
+    assert reasons and "real-vs-real FID 9.5 is not below the random-code 9 and constant-code 14 baselines of the " \
+        "same halves" in reasons[0], reasons
+    reasons = validity_reasons(_results(ladder={**matched, "constant_codes_halves": float("nan")}))
+    assert reasons and "constant_codes_halves is not finite" in reasons[0], reasons
     # the chance rule is the vimo evaluator's (it has a video branch); a T2M evaluator has none
     t2m = _results(p_value=0.9)
     t2m["evaluator"]["kind"] = "t2m"

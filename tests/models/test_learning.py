@@ -118,6 +118,7 @@ def test_the_bench_ladder_is_in_order_with_margins(learned_bench):
     assert ladder["generation"] < 0.7 * ladder["random_codes"], ladder
     assert ladder["generation"] < 0.5 * ladder["constant_codes"], ladder
     assert ladder["real_vs_real"] < min(ladder["random_codes"], ladder["constant_codes"]), ladder
+    assert ladder["real_vs_real"] < min(ladder["random_codes_halves"], ladder["constant_codes_halves"]), ladder
     assert collapse["distinct_base_sequences"] >= 0.6 * collapse["pairs"] and collapse["diversity_ratio"] > 0.3
     assert chance["p_value"] < 0.05, chance  # the evaluator ranks real pairs above chance
     metrics = learned_bench.results["sets"]["test"]["metrics"]
