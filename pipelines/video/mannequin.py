@@ -164,7 +164,7 @@ def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14,
     like the widest). Small parts cost as much per triangle as large ones (rasterisers shade whole
     pixel blocks along every edge), so equal error rather than equal counts halves the triangles.
     `drop_hidden`: leave out the capsule halves that are inside another capsule in every frame
-    (hidden_caps; the same pixels, a fifth fewer triangles; the mesh is then closed only as a union)."""
+    (hidden_caps; the same pixels, about a ninth fewer triangles; the mesh is then closed only as a union)."""
     j = np.asarray(joints, dtype=np.float64)
     if j.ndim != 3 or j.shape[1:] != (22, 3):
         raise MotionError(f"joints have shape {j.shape}, expected (T, 22, 3)", fix="pass HumanML3D 22-joint tracks")
