@@ -513,6 +513,7 @@ class Bench:
                 rows[key].append(self.embed(ev, rvq.forward_decoder(codes).float().cpu().numpy(), lens))
             x = torch.from_numpy(gt).to(self.device)
             rows["reconstruction"].append(self.embed(ev, rvq.forward_decoder(rvq.encode(x)).float().cpu().numpy(), lens))
+        emb = {key: np.concatenate(v) for key, v in rows.items()}
         out: dict[str, Any] = {}
         notes = []
 
@@ -529,14 +530,14 @@ class Bench:
         if half >= 2:
             out["real_vs_real"] = fid("real_vs_real", gt_emb[first], gt_emb[second])
             for key in ("random_codes", "constant_codes"):
-                out[f"{key}_halves"] = fid(f"{key}_halves", np.concatenate(rows[key])[first], gt_emb[second])
+                out[f"{key}_halves"] = fid(f"{key}_halves", emb[key][first], gt_emb[second])
         else:
             out["real_vs_real"] = out["random_codes_halves"] = out["constant_codes_halves"] = None
             notes.append(f"{s.name}: real-vs-real needs halves of 2 motions or more (N = {n})")
-        out["reconstruction"] = fid("reconstruction", gt_emb, np.concatenate(rows["reconstruction"]))
+        out["reconstruction"] = fid("reconstruction", gt_emb, emb["reconstruction"])
         out["generation"] = float(generation_fid)
         for key in ("random_codes", "constant_codes"):
-            out[key] = fid(key, gt_emb, np.concatenate(rows[key]))
+            out[key] = fid(key, gt_emb, emb[key])
         values = [out[k] for k in ("real_vs_real", "reconstruction", "generation", "random_codes")]
         if all(v is not None and math.isfinite(v) for v in values):
             rvr, rec, g, rnd = values

@@ -43,6 +43,7 @@ struct Material {
 uniform DirectionalLight directional_lights[MAX_DIRECTIONAL_LIGHTS];
 uniform int n_directional_lights;
 uniform Material material;
+uniform vec3 ambient_light;
 out vec3 frag_position;
 out vec3 frag_normal;
 // what depends on uniforms only, worked out per vertex (thousands) instead of per fragment (hundreds of
@@ -50,6 +51,7 @@ out vec3 frag_normal;
 // input costs a fragment one load
 flat out vec3 light_l[N_LIGHTS];         // unit direction towards each light
 flat out vec3 light_radiance[N_LIGHTS];  // intensity x colour; zero past n_directional_lights
+flat out vec3 mat_ambient;               // ambient light times the base colour
 flat out vec3 mat_diffuse;               // Lambert term of the base colour
 flat out vec3 mat_f0;                    // reflectance at normal incidence
 flat out vec3 mat_k;                     // Smith-Schlick k, GGX a^2, base colour alpha
@@ -68,6 +70,7 @@ void main()
     vec3 base = material.base_color_factor.rgb;
     float metal = material.metallic_factor;
     float rough = material.roughness_factor;
+    mat_ambient = base * ambient_light;
     mat_diffuse = mix(vec3(0.0), base * (1.0 - DIELECTRIC_F0), 1.0 - metal) / PI;
     mat_f0 = mix(vec3(DIELECTRIC_F0), base, metal);
     mat_k = vec3((rough + 1.0) * (rough + 1.0) / 8.0, rough * rough * rough * rough, material.base_color_factor.a);
@@ -79,18 +82,12 @@ in vec3 frag_position;
 in vec3 frag_normal;
 flat in vec3 light_l[N_LIGHTS];
 flat in vec3 light_radiance[N_LIGHTS];
+flat in vec3 mat_ambient;
 flat in vec3 mat_diffuse;
 flat in vec3 mat_f0;
 flat in vec3 mat_k;
 out vec4 frag_color;
-uniform vec3 ambient_light;
 uniform vec3 cam_pos;
-struct Material {
-    vec4 base_color_factor;
-    float metallic_factor;
-    float roughness_factor;
-};
-uniform Material material;
 
 // pow(c, 1 / 2.2) on [0, 1] (GAMMA_POLY: a polynomial in c^(1/4), two square roots and six
 // multiply-adds instead of a log2 and an exp2 per channel)
@@ -132,7 +129,7 @@ void main()
         sum_spec += spec * radiance;
         sum_spec_m5 += (spec * m5) * radiance;
     }
-    vec3 color = material.base_color_factor.rgb * ambient_light + (1.0 - mat_f0) * mat_diffuse * sum_diffuse
+    vec3 color = mat_ambient + (1.0 - mat_f0) * mat_diffuse * sum_diffuse
                  + mat_f0 * sum_spec + (1.0 - mat_f0) * sum_spec_m5;
     frag_color = clamp(vec4(gamma(color), mat_k.z), 0.0, 1.0);
 }

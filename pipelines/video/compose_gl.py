@@ -309,6 +309,17 @@ def _meet(a: Box, b: Box) -> Box | None:
     return box if box[2] > box[0] and box[3] > box[1] else None
 
 
+def _flip(box: Box, h: int) -> Box:
+    """A box of GL pixels (rows bottom first) as the same box of output pixels (rows top first): the
+    output is drawn upside down so that it reads back top row first."""
+    return box[0], h - box[3], box[2], h - box[1]
+
+
+def _blocks(box: Box, bw: int, bh: int) -> Box | None:
+    """The 2x2 blocks (of a bw x bh block grid) that meet a box of output pixels, None when none do."""
+    return _meet((box[0] // 2, box[1] // 2, (box[2] + 1) // 2, (box[3] + 1) // 2), (0, 0, bw, bh))
+
+
 def _floor_draws(box: Box | None, w: int, h: int, exact: bool) -> list[tuple[bool, Box | None]]:
     """(shadowed, scissor box or None) draws of the floor over a w x h target: the plain variant alone
     without a shadows' `box` (x0, y0, x1, y1); with one, the shadowed variant inside it and the plain one
@@ -429,9 +440,9 @@ class Compositor:
         else:
             GL.glUniform4fv(loc, v.size // 4, v)
 
-    def compose(self, ms_fb: int, box: tuple[int, int, int, int] | None, camera_pose: np.ndarray, yfov: float,
+    def compose(self, ms_fb: int, box: Box | None, camera_pose: np.ndarray, yfov: float,
                 floor_y: float | None, casters: np.ndarray | None,
-                shadow_box: tuple[int, int, int, int] | None = None, yuv: bool = False) -> np.ndarray:
+                shadow_box: Box | None = None, yuv: bool = False) -> np.ndarray:
         """The frame (H, W, 3) uint8 RGB, or with `yuv` (H * 3 / 2, W) uint8 planar yuv420p (BT.601
         limited range; chroma from the mean of each 2x2 block), top row first: the body resolved from
         `ms_fb` inside `box` ((x0, y0, x1, y1) GL pixels, None: no body in view) over the backdrop
@@ -475,8 +486,7 @@ class Compositor:
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
         if floor_y is not None and (corners is None or len(corners)):
             pose = np.asarray(camera_pose, dtype=np.float64)
-            # the output is upside down: a box's rows y0..y1 are output rows h - y1 .. h - y0
-            flipped = (shadow_box[0], h - shadow_box[3], shadow_box[2], h - shadow_box[1]) if shadows else None
+            flipped = _flip(shadow_box, h) if shadows else None
             passes = [(self.shadowed if shaded else self.plain, scissor)
                       for shaded, scissor in _floor_draws(flipped, w, h, self.exact_shadows)]
             for program, scissor in passes:
@@ -503,14 +513,12 @@ class Compositor:
                     GL.glDrawArrays(GL.GL_TRIANGLE_FAN, 0, len(corners))
                 GL.glDisable(GL.GL_SCISSOR_TEST)
         if box is not None:
-            x0, y0, x1, y1 = box
             GL.glEnable(GL.GL_BLEND)
             GL.glBlendFunc(GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
             GL.glUseProgram(self.composite)
             GL.glActiveTexture(GL.GL_TEXTURE0)
             GL.glBindTexture(GL.GL_TEXTURE_2D, self.body_tex)
-            # the output is upside down: body rows y0..y1 land on output rows h - y1 .. h - y0
-            GL.glUniform4f(self._location(self.composite, "rect"), float(x0), float(h - y1), float(x1), float(h - y0))
+            GL.glUniform4f(self._location(self.composite, "rect"), *map(float, _flip(box, h)))
             GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
             GL.glDisable(GL.GL_BLEND)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)  # rows of 3 x width bytes need not be 4-aligned
@@ -520,9 +528,9 @@ class Compositor:
         GL.glBindVertexArray(0)
         return frame
 
-    def _yuv(self, box: tuple[int, int, int, int] | None, camera_pose: np.ndarray, yfov: float,
+    def _yuv(self, box: Box | None, camera_pose: np.ndarray, yfov: float,
              floor_y: float | None, casters: np.ndarray | None, area: np.ndarray | None,
-             shadow_box: tuple[int, int, int, int] | None) -> np.ndarray:
+             shadow_box: Box | None) -> np.ndarray:
         """compose(..., yuv=True) after the body's resolve and the shadow map: the fused pass over 2x2
         blocks (_YUV_FRAGMENT), sky-only blocks above the horizon (floor_region with a margin of a
         block), floor blocks below it, the shadowed variant inside the shadows' box; then the planes
@@ -538,7 +546,7 @@ class Compositor:
         ray_dx = pose[:3, 0] * (2 / w) * tan * w / h
         ray_dy = -pose[:3, 1] * (2 / h) * tan
         # body and shadow boxes in output pixels, rows top first (the output is upside down)
-        body_box = (0, 0, 0, 0) if box is None else (box[0], h - box[3], box[2], h - box[1])
+        body_box = (0, 0, 0, 0) if box is None else _flip(box, h)
         square = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], np.float32)
         if floor_y is None:
             draws = [("sky", square, None)]
@@ -548,16 +556,11 @@ class Compositor:
             sky = floor_region(pose, yfov, w, h, margin=1.5, sky=True) if not self.exact_shadows else square[:0]
             draws = [("sky", sky, None)] if len(sky) else []
             if len(floor):
-                inner = None
-                if shadow_box is not None:  # the shadows' box in blocks, rounded outwards
-                    x0, y1 = max(shadow_box[0] // 2, 0), min((h - shadow_box[1] + 1) // 2, bh)
-                    x1, y0 = min((shadow_box[2] + 1) // 2, bw), max((h - shadow_box[3]) // 2, 0)
-                    inner = (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+                inner = None if shadow_box is None else _blocks(_flip(shadow_box, h), bw, bh)
                 draws += [("shadowed" if shaded else "plain", floor, scissor)
                           for shaded, scissor in _floor_draws(inner, bw, bh, self.exact_shadows)]
-        # blocks that meet the body's box (in blocks, rounded outwards) take the variant that lays it over
-        body = None if box is None else _meet((body_box[0] // 2, body_box[1] // 2, (body_box[2] + 1) // 2,
-                                                (body_box[3] + 1) // 2), (0, 0, bw, bh))
+        # blocks that meet the body's box take the variant that lays it over
+        body = None if box is None else _blocks(body_box, bw, bh)
         split = []
         for kind, corners, scissor in draws:
             whole = scissor or (0, 0, bw, bh)

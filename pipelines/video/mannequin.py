@@ -32,6 +32,8 @@ BONES: tuple[tuple[int, int, float, float], ...] = (
     # neck, head, nose (the nose shows where the head faces)
     (12, 15, 0.050, 0.055), (15, -3, 0.098, 0.090), (15, -4, 0.020, 0.016),
 )
+#: the widest capsule's radius (its tessellation sets the outline error of all)
+WIDEST_M = max(max(r0, r1) for _, _, r0, r1 in BONES)
 HAND_LENGTH_M = 0.09
 HEAD_TOP_M = 0.11
 NOSE_M = 0.105
@@ -181,9 +183,8 @@ def build_mannequin(joints: np.ndarray, *, n_lat: int = 5, n_lon: int = 14,
     length = np.linalg.norm(axis, axis=-1, keepdims=True)
     axis = np.where(length > 1e-6, axis / np.maximum(length, 1e-9), np.array([0.0, 1.0, 0.0]))
     rot = _bone_rotations(axis)  # (T, B, 3, 3)
-    widest = max(max(r0, r1) for _, _, r0, r1 in BONES)
     if error_m is None:
-        error_m = widest * (1.0 - np.cos(np.pi / n_lon))
+        error_m = WIDEST_M * (1.0 - np.cos(np.pi / n_lon))
     tessellation = [bone_tessellation(max(r0, r1), n_lat, n_lon, error_m) for _, _, r0, r1 in BONES]
     hidden = hidden_caps(tessellation, length[..., 0].min(axis=0)) if drop_hidden else set()
     verts, norms, faces, offset = [], [], [], 0
